@@ -1,0 +1,259 @@
+/*
+ * tsesim.h - libtsesim, a C SDK for Verizon ThingSpace's Global eSIM
+ * profile download (POST /m2m/v1/devices/profile/actions/download) and its
+ * callbacks.
+ *
+ * This is the only installed header. It includes neither libcurl nor
+ * jansson. Compiles as C89 and as C++.
+ *
+ * Ownership in one line: what the library allocates, the library frees
+ * (tsesim_free, tsesim_*_free); inputs are copied; returned "borrowed"
+ * pointers live until their handle is freed or changed. See libtsesim(7).
+ */
+#ifndef TSESIM_H
+#define TSESIM_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Marks a function exported from the shared library. */
+#if defined(_WIN32) && defined(TSESIM_BUILDING_DLL)
+#define TSESIM_EXTERN __declspec(dllexport)
+#elif defined(__GNUC__) && __GNUC__ >= 4
+#define TSESIM_EXTERN __attribute__((visibility("default")))
+#else
+#define TSESIM_EXTERN
+#endif
+
+/* ---- version ---- */
+#define TSESIM_VERSION_MAJOR 0
+#define TSESIM_VERSION_MINOR 1
+#define TSESIM_VERSION_PATCH 0
+#define TSESIM_VERSION_NUM \
+  ((TSESIM_VERSION_MAJOR << 16) | (TSESIM_VERSION_MINOR << 8) | TSESIM_VERSION_PATCH)
+#define TSESIM_VERSION_STR "0.1.0"
+
+/**
+ * The version of the library in use at run time, encoded like
+ * TSESIM_VERSION_NUM: compare it with the TSESIM_VERSION_NUM you built with.
+ */
+TSESIM_EXTERN unsigned int tsesim_version(void);
+
+/* ---- results ---- */
+typedef enum tsesim_code {
+  TSESIM_OK = 0,
+  TSESIM_E_INVAL,     /* bad argument or invalid input data (details in errmsg/errbuf) */
+  TSESIM_E_NOMEM,     /* an allocation failed; nothing leaked, outputs NULL */
+  TSESIM_E_LIMIT,     /* a documented limit was exceeded (e.g. > 10,000 devices in one body) */
+  TSESIM_E_PARSE,     /* input is not valid JSON, or not the expected shape */
+  TSESIM_E_TRANSPORT, /* could not connect or send; for a download: nothing of it was sent */
+  TSESIM_E_TIMEOUT,   /* timed out; for a download: before anything of it was sent */
+  TSESIM_E_TLS,       /* certificate or handshake failure */
+  TSESIM_E_AUTH,      /* credentials refused: OAuth client, or M2M login (see the client) */
+  TSESIM_E_HTTP,      /* an answer the API does not document: a 3xx, an oversized body, a non-JSON 2xx */
+  TSESIM_E_API,       /* any 4xx/5xx answer (JSON or not): see tsesim_client_last_error */
+  TSESIM_E_RATE_LIMITED,   /* still 429/503 after the allowed attempts */
+  TSESIM_E_UNKNOWN_OUTCOME /* the download was sent and no complete answer came (reset, timeout,
+                              truncated body): it may have been acted on; never re-sent */
+  /* append only */
+} tsesim_code;
+
+/** A one-line English description of code. Static text, never NULL. */
+TSESIM_EXTERN const char *tsesim_strerror(tsesim_code code);
+/** The enumerator's name ("TSESIM_E_INVAL"), or "TSESIM_E_???" for an
+ * unknown value. Static text, never NULL. */
+TSESIM_EXTERN const char *tsesim_code_name(tsesim_code code);
+
+#define TSESIM_ERRBUF_SIZE 256
+#define TSESIM_MAX_DEVICES_PER_REQUEST 10000
+
+/* ---- identifiers ---- */
+typedef enum tsesim_id_kind {
+  TSESIM_ID_UNKNOWN = 0,  /* parser only: a kind the SDK does not know; see kind_name */
+  TSESIM_ID_EID = 1, TSESIM_ID_ICCID = 2, TSESIM_ID_IMEI = 3, TSESIM_ID_MDN = 4
+} tsesim_id_kind;
+
+/* Frozen: stored in arrays, never grows. */
+typedef struct tsesim_device_id {
+  tsesim_id_kind kind;
+  const char *id;         /* NUL-terminated */
+  const char *kind_name;  /* output only: the kind exactly as received ("Iccid"); ignored on input */
+} tsesim_device_id;
+
+/**
+ * Checks one identifier: digits only, length (eid 32, iccid 19-20, imei 15,
+ * mdn 10), and the check digits (Luhn for iccid and imei, ISO 7064 MOD 97-10
+ * for eid).
+ * @param errbuf TSESIM_ERRBUF_SIZE bytes or NULL; on failure the reason,
+ *        e.g. `imei "35209900176148X": not a digit at position 15`.
+ * @return TSESIM_OK or TSESIM_E_INVAL.
+ */
+TSESIM_EXTERN tsesim_code tsesim_id_validate(tsesim_id_kind kind, const char *id, char *errbuf);
+
+/* ---- the download request ---- */
+typedef struct tsesim_request tsesim_request;  /* opaque */
+
+/**
+ * A new, empty download request for an account.
+ * @param[out] out the request (free with tsesim_request_free), NULL on failure.
+ * @param account_name required, 1-64 bytes of UTF-8 without control
+ *        characters; copied.
+ * @return TSESIM_OK, TSESIM_E_INVAL, TSESIM_E_NOMEM.
+ */
+TSESIM_EXTERN tsesim_code tsesim_request_new(tsesim_request **out, const char *account_name);
+/**
+ * As tsesim_request_new, and on TSESIM_E_INVAL writes why into errbuf
+ * (TSESIM_ERRBUF_SIZE bytes or NULL), e.g. `accountName: control character
+ * U+0009 at byte 4`.
+ */
+TSESIM_EXTERN tsesim_code tsesim_request_new_v2(tsesim_request **out, const char *account_name,
+                                                char *errbuf);
+/** Sets (copies) the optional service plan: 1-64 bytes of UTF-8 without
+ * control characters. NULL removes it. On failure the request is unchanged. */
+TSESIM_EXTERN tsesim_code tsesim_request_set_service_plan(tsesim_request *req,
+                                                          const char *service_plan);
+/* Check digits are verified by default; 0 turns that off (lengths and digits still checked). */
+TSESIM_EXTERN tsesim_code tsesim_request_set_verify_checksums(tsesim_request *req, int enabled);
+/* Copies the identifiers. Rejects, with TSESIM_E_INVAL and nothing added: an
+ * invalid identifier, a kind other than eid/iccid/imei, a kind twice, a device
+ * without an eid or without at least one of iccid/imei. */
+TSESIM_EXTERN tsesim_code tsesim_request_add_device(tsesim_request *req,
+                                                    const tsesim_device_id *ids, size_t n_ids);
+/** Number of devices added so far; 0 for NULL. */
+TSESIM_EXTERN size_t tsesim_request_device_count(const tsesim_request *req);
+/* Why the last call on req failed, naming the device (0-based) and field. Borrowed.
+ * "" when the last call succeeded. */
+TSESIM_EXTERN const char *tsesim_request_errmsg(const tsesim_request *req);
+/* Compact JSON body of the whole request: NUL-terminated, *out_len excludes
+ * the NUL; caller frees with tsesim_free. Exactly the keys "devices" (each
+ * {"deviceIds":[{"kind","id"},...]} with kinds in lower case and identifiers in
+ * the order given), "accountName", and "servicePlan" only when set; no others.
+ * TSESIM_E_LIMIT when it holds more than TSESIM_MAX_DEVICES_PER_REQUEST devices,
+ * TSESIM_E_INVAL when it holds none. Does not change req. */
+TSESIM_EXTERN tsesim_code tsesim_request_to_json(char **out, size_t *out_len,
+                                                 const tsesim_request *req);
+TSESIM_EXTERN void tsesim_request_free(tsesim_request *req);   /* NULL ok */
+TSESIM_EXTERN void tsesim_free(void *ptr);                     /* NULL ok */
+
+/* ---- the synchronous answer and errors ---- */
+/* {"requestId": "..."} -> *out_request_id (caller frees with tsesim_free). */
+TSESIM_EXTERN tsesim_code tsesim_response_parse(char **out_request_id, const char *body,
+                                                size_t len, char *errbuf);
+
+typedef struct tsesim_api_error {
+  long http_status;
+  const char *code;         /* errorCode, fault.code or OAuth "error"; NULL if none */
+  const char *message;      /* errorMessage, fault.message or error_description; NULL if none */
+  const char *description;  /* fault.description; NULL if none */
+  const char *body;         /* the raw body, NUL-terminated copy */
+} tsesim_api_error;
+/* Understands the three error shapes (ThingSpace, API gateway fault, OAuth).
+ * A body in none of them still yields TSESIM_OK with code/message NULL and body set.
+ * Free with tsesim_api_error_free. */
+TSESIM_EXTERN tsesim_code tsesim_api_error_parse(tsesim_api_error **out, long http_status,
+                                                 const char *body, size_t len);
+TSESIM_EXTERN void tsesim_api_error_free(tsesim_api_error *err);  /* NULL ok */
+
+/* ---- the client ---- */
+typedef struct tsesim_client tsesim_client;  /* opaque; one thread at a time */
+/* level: 0 error, 1 warning, 2 info, 3 debug. Secrets never reach it. */
+typedef void (*tsesim_log_fn)(int level, const char *line, void *payload);
+
+typedef struct tsesim_options {
+  unsigned int version;       /* first, always: TSESIM_OPTIONS_VERSION */
+  const char *base_url;       /* NULL: "https://thingspace.verizon.com/api" */
+  const char *client_id;      /* OAuth client key, with client_secret ... */
+  const char *client_secret;
+  const char *access_token;   /* ... or a ready access token */
+  const char *username;       /* M2M user, with password ... */
+  const char *password;
+  const char *session_token;  /* ... or a ready session token */
+  tsesim_log_fn log_fn;       /* NULL: silent */
+  void *log_payload;
+  int log_level;              /* highest level passed to log_fn, used as given (0: errors only) */
+  /* further fields (timeouts, attempts, backoff, CA file, proxy, user agent,
+   * response cap, token-update hook, ...) are appended after these */
+} tsesim_options;
+#define TSESIM_OPTIONS_VERSION 1   /* bumped each time fields are appended */
+/** An initializer that lists every field, for static or automatic options. */
+#define TSESIM_OPTIONS_INIT \
+  { TSESIM_OPTIONS_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0 }
+/* Fills opts with the defaults of that version (all pointers NULL, numbers 0 meaning "default").
+ * TSESIM_E_INVAL for NULL or a version outside 1..TSESIM_OPTIONS_VERSION. */
+TSESIM_EXTERN tsesim_code tsesim_options_init(tsesim_options *opts, unsigned int version);
+
+TSESIM_EXTERN tsesim_code tsesim_global_init(void);     /* reference-counted; before any client */
+TSESIM_EXTERN void        tsesim_global_cleanup(void);
+/* Copies everything it keeps. No network until a request needs it.
+ * base_url must be https://, or http:// to a loopback host (127.0.0.0/8, ::1,
+ * localhost) unless an explicit opt-in option allows more: else TSESIM_E_INVAL. */
+TSESIM_EXTERN tsesim_code tsesim_client_new(tsesim_client **out, const tsesim_options *opts);
+TSESIM_EXTERN void tsesim_client_free(tsesim_client *client);  /* NULL ok; zeroes the secrets it held */
+/* Gets whatever tokens are missing or stale now (access token, then session). */
+TSESIM_EXTERN tsesim_code tsesim_client_login(tsesim_client *client);
+TSESIM_EXTERN tsesim_code tsesim_client_logout(tsesim_client *client);
+/* One download POST of up to TSESIM_MAX_DEVICES_PER_REQUEST devices. Obtains
+ * and renews tokens as needed, retries only where the server certainly did not
+ * act (nothing sent; 429; 503), and never re-sends after TSESIM_E_UNKNOWN_OUTCOME.
+ * Tokens: a 401 gateway fault fetches a new access token once and replays once;
+ * an errorCode ending in "SessionToken.Expired" logs in again once and replays
+ * once; other session errors are TSESIM_E_API. A refusal of credentials (a
+ * 4xx but 429 from the token endpoint; a 4xx but 429 and a 401 gateway fault
+ * from the login) is TSESIM_E_AUTH, and the client remembers it: no further
+ * attempt with those credentials until a new client is made (ThingSpace locks
+ * a user after 5 failed logins). */
+TSESIM_EXTERN tsesim_code tsesim_client_download(char **out_request_id, tsesim_client *client,
+                                                 const tsesim_request *req);
+/* Why the last call on client failed. Borrowed, valid until the next call. */
+TSESIM_EXTERN const char *tsesim_client_errmsg(const tsesim_client *client);
+/* The HTTP answer of the last failure, or NULL when it had none. Borrowed. */
+TSESIM_EXTERN const tsesim_api_error *tsesim_client_last_error(const tsesim_client *client);
+
+/* ---- callbacks ---- */
+typedef enum tsesim_status {
+  TSESIM_STATUS_OTHER = 0, TSESIM_STATUS_SUCCESS, TSESIM_STATUS_FAILED, TSESIM_STATUS_WARNING
+} tsesim_status;
+typedef enum tsesim_profile_role {
+  TSESIM_ROLE_OTHER = 0, TSESIM_ROLE_LEAD, TSESIM_ROLE_LOCAL, TSESIM_ROLE_DEFAULT
+} tsesim_profile_role;
+
+typedef struct tsesim_profile_response {
+  const tsesim_device_id *ids; size_t n_ids;  /* deviceIdentifierCollection */
+  const char *state;           /* NULL when absent */
+  const char *profile_status;
+  const char *profile_role;    /* as received */
+  tsesim_profile_role role;    /* case-insensitive match, OTHER when unknown or absent */
+} tsesim_profile_response;
+
+typedef struct tsesim_callback {
+  const char *request_id;                     /* required */
+  const tsesim_device_id *device_ids; size_t n_device_ids;
+  const tsesim_profile_response *profile;     /* NULL when no deviceResponse.deviceProfileResponse */
+  const char *status;                         /* as received, NULL when absent */
+  tsesim_status status_code;                  /* case-insensitive: SUCCESS/FAILED/WARNING, else OTHER */
+  long callback_count;                        /* integer or digit string (else a wrong type); -1 when absent */
+  long max_callback_threshold;                /* likewise */
+  const char *fault_code;                     /* faultResponse.faultcode, NULL when absent */
+  const char *fault_string;                   /* faultResponse.faultstring */
+  const char *username;                       /* echoed listener credentials, NULL when absent */
+  const char *password;
+} tsesim_callback;
+
+/* Parses one callback body (not NUL-terminated; never kept). Identifiers in
+ * it are ThingSpace's data and are not validated. Unknown fields are ignored;
+ * kinds, status and role match case-insensitively. TSESIM_E_PARSE, with the
+ * JSON path or line/column in errbuf, for: invalid JSON, a NUL byte, duplicate
+ * keys, a top level that is not an object, no requestId, or a known field of
+ * the wrong type. The callback and all it points to is freed together. */
+TSESIM_EXTERN tsesim_code tsesim_callback_parse(tsesim_callback **out, const char *body,
+                                                size_t len, char *errbuf);
+TSESIM_EXTERN void tsesim_callback_free(tsesim_callback *cb);  /* NULL ok */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TSESIM_H */

@@ -1,0 +1,307 @@
+/*
+ * parse_callback.c - one DeviceProfileService callback body into a
+ * tsesim_callback.
+ *
+ * The body is loaded strictly with jansson, then walked twice by the same
+ * code: the first walk checks every known field and measures, the second
+ * copies into one allocation that holds the callback, its arrays and its
+ * strings, so that tsesim_callback_free is a single free and a failure can
+ * leave nothing half-built.
+ */
+#include <limits.h>
+#include <string.h>
+
+#define TSESIM__WITH_JANSSON
+#include "tsesim_int.h"
+
+typedef struct block {
+  tsesim_callback cb;
+  tsesim_profile_response profile;
+  /* then the device id arrays, then the strings */
+} block;
+
+typedef struct walker {
+  int fill;           /* 0: check and measure, 1: copy */
+  size_t n_ids;       /* device ids, both arrays */
+  size_t n_bytes;     /* string bytes with their NULs */
+  tsesim_device_id *ids; /* fill: next free id */
+  char *pool;         /* fill: next free byte */
+  char *errbuf;
+  char path[160];
+  size_t path_len;
+} walker;
+
+/* Path handling: push appends ".key" or "[i]", pop restores. */
+static size_t push_key(walker *w, const char *key) {
+  size_t old = w->path_len;
+  size_t room = sizeof w->path - old;
+  int n = snprintf(w->path + old, room, "%s%s", old ? "." : "", key);
+  if (n > 0) w->path_len = (size_t)n < room ? old + (size_t)n : sizeof w->path - 1;
+  return old;
+}
+
+static size_t push_index(walker *w, size_t i) {
+  size_t old = w->path_len;
+  size_t room = sizeof w->path - old;
+  int n = snprintf(w->path + old, room, "[%lu]", (unsigned long)i);
+  if (n > 0) w->path_len = (size_t)n < room ? old + (size_t)n : sizeof w->path - 1;
+  return old;
+}
+
+static void pop(walker *w, size_t old) {
+  w->path_len = old;
+  w->path[old] = '\0';
+}
+
+static int wrong_type(walker *w, const char *want, const json_t *got) {
+  tsesim__errbuf_set(w->errbuf, "%s: expected %s, got %s", w->path, want,
+                     tsesim__json_type_name(got));
+  return -1;
+}
+
+static const char *copy_str(walker *w, const json_t *v) {
+  size_t n = json_string_length(v) + 1;
+  char *p;
+  if (!w->fill) {
+    w->n_bytes += n;
+    return NULL;
+  }
+  p = w->pool;
+  memcpy(p, json_string_value(v), n);
+  w->pool += n;
+  return p;
+}
+
+/* An optional string member: absent leaves *dst NULL. */
+static int opt_string(walker *w, const json_t *obj, const char *key, const char **dst) {
+  const json_t *v = json_object_get(obj, key);
+  size_t old;
+  int rc = 0;
+  if (!v) return 0;
+  old = push_key(w, key);
+  if (!json_is_string(v))
+    rc = wrong_type(w, "a string", v);
+  else
+    *dst = copy_str(w, v);
+  pop(w, old);
+  return rc;
+}
+
+/* A count: a non-negative integer or a string of digits; -1 when absent. */
+static int opt_count(walker *w, const json_t *obj, const char *key, long *dst) {
+  const json_t *v = json_object_get(obj, key);
+  size_t old;
+  int rc = 0;
+  *dst = -1;
+  if (!v) return 0;
+  old = push_key(w, key);
+  if (json_is_integer(v) && json_integer_value(v) >= 0 &&
+      (unsigned long long)json_integer_value(v) <= (unsigned long long)LONG_MAX) {
+    *dst = (long)json_integer_value(v);
+  } else if (json_is_string(v) && json_string_length(v) > 0) {
+    const char *s = json_string_value(v);
+    unsigned long val = 0;
+    size_t i, n = json_string_length(v);
+    for (i = 0; i < n; i++) {
+      if (s[i] < '0' || s[i] > '9' || val > ((unsigned long)LONG_MAX - 9) / 10) break;
+      val = val * 10 + (unsigned long)(s[i] - '0');
+    }
+    if (i < n) {
+      tsesim__errbuf_set(w->errbuf, "%s: expected a non-negative integer or digit string, got \"%.40s\"",
+                         w->path, s);
+      rc = -1;
+    } else {
+      *dst = (long)val;
+    }
+  } else {
+    rc = wrong_type(w, "a non-negative integer or digit string", v);
+  }
+  pop(w, old);
+  return rc;
+}
+
+/* An optional array of {"kind","id"} objects. */
+static int opt_ids(walker *w, const json_t *obj, const char *key, const tsesim_device_id **dst,
+                   size_t *n_dst) {
+  const json_t *arr = json_object_get(obj, key);
+  size_t old, i, n;
+  tsesim_device_id *out = w->ids;
+  int rc = 0;
+  *dst = NULL;
+  *n_dst = 0;
+  if (!arr) return 0;
+  old = push_key(w, key);
+  if (!json_is_array(arr)) {
+    rc = wrong_type(w, "an array", arr);
+    goto done;
+  }
+  n = json_array_size(arr);
+  for (i = 0; i < n && rc == 0; i++) {
+    const json_t *el = json_array_get(arr, i);
+    const json_t *kind, *id;
+    size_t at = push_index(w, i);
+    if (!json_is_object(el)) {
+      rc = wrong_type(w, "an object", el);
+    } else if (!(kind = json_object_get(el, "kind")) || !(id = json_object_get(el, "id"))) {
+      tsesim__errbuf_set(w->errbuf, "%s.%s: missing", w->path,
+                         json_object_get(el, "kind") ? "id" : "kind");
+      rc = -1;
+    } else if (!json_is_string(kind)) {
+      size_t k = push_key(w, "kind");
+      rc = wrong_type(w, "a string", kind);
+      pop(w, k);
+    } else if (!json_is_string(id)) {
+      size_t k = push_key(w, "id");
+      rc = wrong_type(w, "a string", id);
+      pop(w, k);
+    } else if (w->fill) {
+      tsesim_device_id *d = w->ids++;
+      d->kind_name = copy_str(w, kind);
+      d->kind = tsesim__id_kind_parse(d->kind_name);
+      d->id = copy_str(w, id);
+    } else {
+      w->n_ids++;
+      copy_str(w, kind);
+      copy_str(w, id);
+    }
+    pop(w, at);
+  }
+  if (rc == 0 && w->fill && n) {
+    *dst = out;
+    *n_dst = n;
+  }
+done:
+  pop(w, old);
+  return rc;
+}
+
+static int opt_object(walker *w, const json_t *obj, const char *key, const json_t **dst) {
+  const json_t *v = json_object_get(obj, key);
+  *dst = NULL;
+  if (!v) return 0;
+  if (!json_is_object(v)) {
+    size_t old = push_key(w, key);
+    int rc = wrong_type(w, "an object", v);
+    pop(w, old);
+    return rc;
+  }
+  *dst = v;
+  return 0;
+}
+
+static tsesim_status status_of(const char *s) {
+  if (!s) return TSESIM_STATUS_OTHER;
+  if (tsesim__ascii_ieq(s, "SUCCESS")) return TSESIM_STATUS_SUCCESS;
+  if (tsesim__ascii_ieq(s, "FAILED")) return TSESIM_STATUS_FAILED;
+  if (tsesim__ascii_ieq(s, "WARNING")) return TSESIM_STATUS_WARNING;
+  return TSESIM_STATUS_OTHER;
+}
+
+static tsesim_profile_role role_of(const char *s) {
+  if (!s) return TSESIM_ROLE_OTHER;
+  if (tsesim__ascii_ieq(s, "LEAD")) return TSESIM_ROLE_LEAD;
+  if (tsesim__ascii_ieq(s, "LOCAL")) return TSESIM_ROLE_LOCAL;
+  if (tsesim__ascii_ieq(s, "DEFAULT")) return TSESIM_ROLE_DEFAULT;
+  return TSESIM_ROLE_OTHER;
+}
+
+/* One walk over the whole callback; b is scratch in the measuring walk. */
+static int walk(walker *w, const json_t *root, block *b) {
+  const json_t *rid, *dr = NULL, *dpr = NULL, *fr = NULL;
+  tsesim_callback *cb = &b->cb;
+  size_t old;
+
+  rid = json_object_get(root, "requestId");
+  if (!rid) {
+    tsesim__errbuf_set(w->errbuf, "requestId: missing");
+    return -1;
+  }
+  if (opt_string(w, root, "requestId", &cb->request_id)) return -1;
+  if (json_string_length(rid) == 0) {
+    tsesim__errbuf_set(w->errbuf, "requestId: empty");
+    return -1;
+  }
+  if (opt_ids(w, root, "deviceIds", &cb->device_ids, &cb->n_device_ids)) return -1;
+  if (opt_object(w, root, "deviceResponse", &dr)) return -1;
+  if (dr) {
+    old = push_key(w, "deviceResponse");
+    if (opt_object(w, dr, "deviceProfileResponse", &dpr)) return -1;
+    if (dpr) {
+      tsesim_profile_response *p = &b->profile;
+      push_key(w, "deviceProfileResponse");
+      if (opt_ids(w, dpr, "deviceIdentifierCollection", &p->ids, &p->n_ids) ||
+          opt_string(w, dpr, "state", &p->state) ||
+          opt_string(w, dpr, "profileStatus", &p->profile_status) ||
+          opt_string(w, dpr, "profileRole", &p->profile_role))
+        return -1;
+      p->role = role_of(p->profile_role);
+      cb->profile = p;
+    }
+    pop(w, old);
+  }
+  if (opt_string(w, root, "status", &cb->status) ||
+      opt_count(w, root, "callbackCount", &cb->callback_count) ||
+      opt_count(w, root, "maxCallbackThreshold", &cb->max_callback_threshold) ||
+      opt_object(w, root, "faultResponse", &fr))
+    return -1;
+  cb->status_code = status_of(cb->status);
+  if (fr) {
+    old = push_key(w, "faultResponse");
+    if (opt_string(w, fr, "faultcode", &cb->fault_code) ||
+        opt_string(w, fr, "faultstring", &cb->fault_string))
+      return -1;
+    pop(w, old);
+  }
+  if (opt_string(w, root, "username", &cb->username) ||
+      opt_string(w, root, "password", &cb->password))
+    return -1;
+  return 0;
+}
+
+tsesim_code tsesim_callback_parse(tsesim_callback **out, const char *body, size_t len,
+                                  char *errbuf) {
+  json_t *root;
+  walker w;
+  block scratch, *b;
+  size_t size;
+  tsesim_code rc;
+
+  if (!out) {
+    tsesim__errbuf_set(errbuf, "out is NULL");
+    return TSESIM_E_INVAL;
+  }
+  *out = NULL;
+  rc = tsesim__json_load(&root, body, len, errbuf);
+  if (rc) return rc;
+  if (!json_is_object(root)) {
+    tsesim__errbuf_set(errbuf, "top level: expected an object, got %s",
+                       tsesim__json_type_name(root));
+    json_decref(root);
+    return TSESIM_E_PARSE;
+  }
+  memset(&w, 0, sizeof w);
+  memset(&scratch, 0, sizeof scratch);
+  w.errbuf = errbuf;
+  if (walk(&w, root, &scratch)) {
+    json_decref(root);
+    return TSESIM_E_PARSE;
+  }
+  /* Every count is bounded by len, so the sum cannot overflow. */
+  size = sizeof *b + w.n_ids * sizeof(tsesim_device_id) + w.n_bytes;
+  b = tsesim__malloc(size);
+  if (!b) {
+    json_decref(root);
+    tsesim__errbuf_set(errbuf, "out of memory");
+    return TSESIM_E_NOMEM;
+  }
+  memset(b, 0, sizeof *b);
+  w.fill = 1;
+  w.ids = (tsesim_device_id *)(b + 1);
+  w.pool = (char *)(w.ids + w.n_ids);
+  walk(&w, root, b); /* cannot fail: the same tree passed above */
+  json_decref(root);
+  *out = &b->cb;
+  return TSESIM_OK;
+}
+
+void tsesim_callback_free(tsesim_callback *cb) { tsesim__free(cb); }

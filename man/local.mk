@@ -1,0 +1,28 @@
+# Man pages: one man3 page per public function, overviews in man3/man7.
+# tests/manpages.sh checks that every exported function has its page.
+dist_man_MANS = \
+	man/libtsesim.7 \
+	man/libtsesim-errors.3 \
+	man/libtsesim-thread.3 \
+	man/tsesim_version.3 \
+	man/tsesim_strerror.3 \
+	man/tsesim_code_name.3 \
+	man/tsesim_id_validate.3 \
+	man/tsesim_request_new.3 \
+	man/tsesim_request_new_v2.3 \
+	man/tsesim_request_set_service_plan.3 \
+	man/tsesim_request_set_verify_checksums.3 \
+	man/tsesim_request_add_device.3 \
+	man/tsesim_request_device_count.3 \
+	man/tsesim_request_errmsg.3 \
+	man/tsesim_request_to_json.3 \
+	man/tsesim_request_free.3 \
+	man/tsesim_free.3 \
+	man/tsesim_response_parse.3 \
+	man/tsesim_api_error_parse.3 \
+	man/tsesim_api_error_free.3 \
+	man/tsesim_callback_parse.3 \
+	man/tsesim_callback_free.3 \
+	man/tsesim_options_init.3 \
+	man/tsesim_global_init.3 \
+	man/tsesim_global_cleanup.3

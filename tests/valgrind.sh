@@ -1,0 +1,5 @@
+#!/bin/sh
+# LOG_COMPILER for make check-valgrind: runs a test program under valgrind,
+# failing on any error or leak.
+exec valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect,possible \
+  --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1 "$@"
