@@ -6,11 +6,12 @@
 #include "tsesim_int.h"
 
 tsesim_code tsesim_options_init(tsesim_options *opts, unsigned int version) {
+  /* The struct's size in each version: a caller built against an older
+   * header has a smaller struct, and only that much is written. */
+  static const size_t size_of_version[TSESIM_OPTIONS_VERSION + 1] = {0, sizeof(tsesim_options)};
   static const tsesim_options defaults = TSESIM_OPTIONS_INIT;
   if (!opts || version < 1 || version > TSESIM_OPTIONS_VERSION) return TSESIM_E_INVAL;
-  /* Version 1 is the whole struct today; a later version writes only the
-   * fields that version knows, so an older caller's smaller struct is safe. */
-  memcpy(opts, &defaults, sizeof *opts);
+  memcpy(opts, &defaults, size_of_version[version]);
   opts->version = version;
   return TSESIM_OK;
 }

@@ -20,6 +20,14 @@ typedef struct block {
   /* then the device id arrays, then the strings */
 } block;
 
+/* The path to the field being read, kept as segments and only rendered into
+ * text when there is an error to report (formatting on every step would
+ * cost more than the walk itself). */
+typedef struct segment {
+  const char *key; /* NULL: an array index */
+  size_t index;
+} segment;
+
 typedef struct walker {
   int fill;           /* 0: check and measure, 1: copy */
   size_t n_ids;       /* device ids, both arrays */
@@ -27,36 +35,52 @@ typedef struct walker {
   tsesim_device_id *ids; /* fill: next free id */
   char *pool;         /* fill: next free byte */
   char *errbuf;
-  char path[160];
-  size_t path_len;
+  segment path[8];    /* deep enough for every known field */
+  size_t depth;
 } walker;
 
-/* Path handling: push appends ".key" or "[i]", pop restores. */
 static size_t push_key(walker *w, const char *key) {
-  size_t old = w->path_len;
-  size_t room = sizeof w->path - old;
-  int n = snprintf(w->path + old, room, "%s%s", old ? "." : "", key);
-  if (n > 0) w->path_len = (size_t)n < room ? old + (size_t)n : sizeof w->path - 1;
+  size_t old = w->depth;
+  if (w->depth < sizeof w->path / sizeof w->path[0]) {
+    w->path[w->depth].key = key;
+    w->depth++;
+  }
   return old;
 }
 
 static size_t push_index(walker *w, size_t i) {
-  size_t old = w->path_len;
-  size_t room = sizeof w->path - old;
-  int n = snprintf(w->path + old, room, "[%lu]", (unsigned long)i);
-  if (n > 0) w->path_len = (size_t)n < room ? old + (size_t)n : sizeof w->path - 1;
+  size_t old = w->depth;
+  if (w->depth < sizeof w->path / sizeof w->path[0]) {
+    w->path[w->depth].key = NULL;
+    w->path[w->depth].index = i;
+    w->depth++;
+  }
   return old;
 }
 
-static void pop(walker *w, size_t old) {
-  w->path_len = old;
-  w->path[old] = '\0';
+static void pop(walker *w, size_t old) { w->depth = old; }
+
+/* Reports "<path>: <what>", e.g. "deviceIds[2].id: expected a string, got an integer". */
+static int fail(walker *w, const char *fmt, const char *a, const char *b) {
+  char path[160], what[TSESIM_ERRBUF_SIZE];
+  size_t i, o = 0;
+  int n;
+  path[0] = '\0';
+  for (i = 0; i < w->depth && o < sizeof path; i++) {
+    if (w->path[i].key)
+      n = snprintf(path + o, sizeof path - o, "%s%s", o ? "." : "", w->path[i].key);
+    else
+      n = snprintf(path + o, sizeof path - o, "[%lu]", (unsigned long)w->path[i].index);
+    if (n < 0) break;
+    o += (size_t)n;
+  }
+  snprintf(what, sizeof what, fmt, a, b);
+  tsesim__errbuf_set(w->errbuf, "%s: %s", path, what);
+  return -1;
 }
 
 static int wrong_type(walker *w, const char *want, const json_t *got) {
-  tsesim__errbuf_set(w->errbuf, "%s: expected %s, got %s", w->path, want,
-                     tsesim__json_type_name(got));
-  return -1;
+  return fail(w, "expected %s, got %s", want, tsesim__json_type_name(got));
 }
 
 static const char *copy_str(walker *w, const json_t *v) {
@@ -103,13 +127,13 @@ static int opt_count(walker *w, const json_t *obj, const char *key, long *dst) {
     unsigned long val = 0;
     size_t i, n = json_string_length(v);
     for (i = 0; i < n; i++) {
-      if (s[i] < '0' || s[i] > '9' || val > ((unsigned long)LONG_MAX - 9) / 10) break;
+      if (s[i] < '0' || s[i] > '9' ||
+          val > ((unsigned long)LONG_MAX - (unsigned long)(s[i] - '0')) / 10)
+        break;
       val = val * 10 + (unsigned long)(s[i] - '0');
     }
     if (i < n) {
-      tsesim__errbuf_set(w->errbuf, "%s: expected a non-negative integer or digit string, got \"%.40s\"",
-                         w->path, s);
-      rc = -1;
+      rc = fail(w, "expected a non-negative integer or digit string, got \"%.40s\"%s", s, "");
     } else {
       *dst = (long)val;
     }
@@ -143,9 +167,8 @@ static int opt_ids(walker *w, const json_t *obj, const char *key, const tsesim_d
     if (!json_is_object(el)) {
       rc = wrong_type(w, "an object", el);
     } else if (!(kind = json_object_get(el, "kind")) || !(id = json_object_get(el, "id"))) {
-      tsesim__errbuf_set(w->errbuf, "%s.%s: missing", w->path,
-                         json_object_get(el, "kind") ? "id" : "kind");
-      rc = -1;
+      push_key(w, json_object_get(el, "kind") ? "id" : "kind");
+      rc = fail(w, "missing%s%s", "", "");
     } else if (!json_is_string(kind)) {
       size_t k = push_key(w, "kind");
       rc = wrong_type(w, "a string", kind);

@@ -91,7 +91,8 @@ void tsesim__quote(char *dst, size_t dstsize, const char *s, size_t max) {
     return;
   }
   dst[o++] = '"';
-  for (i = 0; s[i] && i < max && o + 6 < dstsize; i++) {
+  /* Room is kept for the longest escape, the "..." marker, the quote and the NUL. */
+  for (i = 0; s[i] && i < max && o + 4 + 3 + 2 <= dstsize; i++) {
     unsigned char c = (unsigned char)s[i];
     if (c >= 0x20 && c < 0x7F && c != '"' && c != '\\') {
       dst[o++] = (char)c;
@@ -100,7 +101,7 @@ void tsesim__quote(char *dst, size_t dstsize, const char *s, size_t max) {
       o += 4;
     }
   }
-  if (s[i] && o + 4 < dstsize) {
+  if (s[i]) {
     memcpy(dst + o, "...", 3);
     o += 3;
   }
