@@ -105,7 +105,7 @@ typedef struct tsesim_request tsesim_request;  /* opaque */
  */
 TSESIM_EXTERN tsesim_code tsesim_request_new(tsesim_request **out, const char *account_name);
 /**
- * As tsesim_request_new, and on TSESIM_E_INVAL writes why into errbuf
+ * As tsesim_request_new, and on failure writes why into errbuf
  * (TSESIM_ERRBUF_SIZE bytes or NULL), e.g. `accountName: control character
  * U+0009 at byte 4`.
  */
@@ -125,7 +125,8 @@ TSESIM_EXTERN tsesim_code tsesim_request_add_device(tsesim_request *req,
 /** Number of devices added so far; 0 for NULL. */
 TSESIM_EXTERN size_t tsesim_request_device_count(const tsesim_request *req);
 /* Why the last call on req failed, naming the device (0-based) and field. Borrowed.
- * "" when the last call succeeded. */
+ * "" when the last call succeeded. tsesim_request_to_json takes req const and
+ * leaves it alone: its result code says all (LIMIT, INVAL, NOMEM). */
 TSESIM_EXTERN const char *tsesim_request_errmsg(const tsesim_request *req);
 /* Compact JSON body of the whole request: NUL-terminated, *out_len excludes
  * the NUL; caller frees with tsesim_free. Exactly the keys "devices" (each

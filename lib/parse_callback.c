@@ -2,6 +2,9 @@
  * parse_callback.c - one DeviceProfileService callback body into a
  * tsesim_callback.
  *
+ * An optional field that is JSON null counts as absent: generated serializers
+ * emit nulls, and refusing the whole callback for one would lose it.
+ *
  * The body is loaded strictly with jansson, then walked twice by the same
  * code: the first walk checks every known field and measures, the second
  * copies into one allocation that holds the callback, its arrays and its
@@ -101,7 +104,7 @@ static int opt_string(walker *w, const json_t *obj, const char *key, const char 
   const json_t *v = json_object_get(obj, key);
   size_t old;
   int rc = 0;
-  if (!v) return 0;
+  if (!v || json_is_null(v)) return 0; /* null: absent */
   old = push_key(w, key);
   if (!json_is_string(v))
     rc = wrong_type(w, "a string", v);
@@ -117,7 +120,7 @@ static int opt_count(walker *w, const json_t *obj, const char *key, long *dst) {
   size_t old;
   int rc = 0;
   *dst = -1;
-  if (!v) return 0;
+  if (!v || json_is_null(v)) return 0; /* null: absent */
   old = push_key(w, key);
   if (json_is_integer(v) && json_integer_value(v) >= 0 &&
       (unsigned long long)json_integer_value(v) <= (unsigned long long)LONG_MAX) {
@@ -153,7 +156,7 @@ static int opt_ids(walker *w, const json_t *obj, const char *key, const tsesim_d
   int rc = 0;
   *dst = NULL;
   *n_dst = 0;
-  if (!arr) return 0;
+  if (!arr || json_is_null(arr)) return 0; /* null: absent */
   old = push_key(w, key);
   if (!json_is_array(arr)) {
     rc = wrong_type(w, "an array", arr);
@@ -201,7 +204,7 @@ done:
 static int opt_object(walker *w, const json_t *obj, const char *key, const json_t **dst) {
   const json_t *v = json_object_get(obj, key);
   *dst = NULL;
-  if (!v) return 0;
+  if (!v || json_is_null(v)) return 0; /* null: absent */
   if (!json_is_object(v)) {
     size_t old = push_key(w, key);
     int rc = wrong_type(w, "an object", v);
@@ -239,11 +242,15 @@ static int walk(walker *w, const json_t *root, block *b) {
     tsesim__errbuf_set(w->errbuf, "requestId: missing");
     return -1;
   }
-  if (opt_string(w, root, "requestId", &cb->request_id)) return -1;
+  if (!json_is_string(rid)) {
+    push_key(w, "requestId");
+    return wrong_type(w, "a string", rid);
+  }
   if (json_string_length(rid) == 0) {
     tsesim__errbuf_set(w->errbuf, "requestId: empty");
     return -1;
   }
+  cb->request_id = copy_str(w, rid);
   if (opt_ids(w, root, "deviceIds", &cb->device_ids, &cb->n_device_ids)) return -1;
   if (opt_object(w, root, "deviceResponse", &dr)) return -1;
   if (dr) {
@@ -327,4 +334,10 @@ tsesim_code tsesim_callback_parse(tsesim_callback **out, const char *body, size_
   return TSESIM_OK;
 }
 
-void tsesim_callback_free(tsesim_callback *cb) { tsesim__free(cb); }
+void tsesim_callback_free(tsesim_callback *cb) {
+  if (!cb) return;
+  /* The echoed listener credentials do not outlive the callback. */
+  if (cb->username) memset((char *)cb->username, 0, strlen(cb->username));
+  if (cb->password) memset((char *)cb->password, 0, strlen(cb->password));
+  tsesim__free(cb);
+}

@@ -263,6 +263,23 @@ static const valid_case valid_cases[] = {
      .request_id = "x",
      .callback_count = -1, .max_callback_threshold = -1},
 
+    {.name = "optional members null: absent",
+     .body = "{\"requestId\":\"n\",\"deviceIds\":null,\"deviceResponse\":null,"
+             "\"status\":null,\"callbackCount\":null,\"maxCallbackThreshold\":null,"
+             "\"faultResponse\":null,\"username\":null,\"password\":null}",
+     .request_id = "n",
+     .callback_count = -1, .max_callback_threshold = -1},
+
+    {.name = "null inside deviceResponse and faultResponse: absent",
+     .body = "{\"requestId\":\"n2\",\"deviceResponse\":{\"deviceProfileResponse\":"
+             "{\"deviceIdentifierCollection\":null,\"state\":null,\"profileStatus\":\"ENABLE\","
+             "\"profileRole\":null}},\"faultResponse\":{\"faultcode\":null,"
+             "\"faultstring\":\"late\"},\"status\":\"Warning\"}",
+     .request_id = "n2",
+     .has_profile = 1, .profile_status = "ENABLE", .role = TSESIM_ROLE_OTHER,
+     .status = "Warning", .status_code = TSESIM_STATUS_WARNING,
+     .callback_count = -1, .max_callback_threshold = -1, .fault_string = "late"},
+
     {.name = "keys in another order, requestId last, both deviceResponse and fault",
      .body = "{\"maxCallbackThreshold\":4,\"callbackCount\":2,\"status\":\"failed\","
              "\"faultResponse\":{\"faultstring\":\"timeout\",\"faultcode\":\"T1\"},"
