@@ -52,8 +52,12 @@ int main(void) {
   CHECK(strcmp(rid, "abc") == 0);
   tsesim_free(rid);
 
-  CHECK(tsesim_api_error_parse(&err, 401, "{\"fault\":{\"code\":\"900901\"}}", 26) == TSESIM_OK);
-  CHECK(err->http_status == 401 && strcmp(err->code, "900901") == 0 && err->message == NULL);
+  {
+    static const char fault[] = "{\"fault\":{\"code\":\"900901\"}}";
+    CHECK(tsesim_api_error_parse(&err, 401, fault, sizeof fault - 1) == TSESIM_OK);
+  }
+  CHECK(err->http_status == 401 && err->code && strcmp(err->code, "900901") == 0);
+  CHECK(err->message == NULL && strcmp(err->body, "{\"fault\":{\"code\":\"900901\"}}") == 0);
   tsesim_api_error_free(err);
 
   CHECK(tsesim_callback_parse(&cb, cb_body, sizeof cb_body - 1, errbuf) == TSESIM_OK);
