@@ -248,7 +248,8 @@ typedef struct tsesim_callback {
  * kinds, status and role match case-insensitively. TSESIM_E_PARSE, with the
  * JSON path or line/column in errbuf, for: invalid JSON, a NUL byte, duplicate
  * keys, a top level that is not an object, no requestId, or a known field of
- * the wrong type. The callback and all it points to is freed together. */
+ * the wrong type. The callback and all it points to is freed together.
+ * An optional member that is JSON null counts as absent. */
 TSESIM_EXTERN tsesim_code tsesim_callback_parse(tsesim_callback **out, const char *body,
                                                 size_t len, char *errbuf);
 TSESIM_EXTERN void tsesim_callback_free(tsesim_callback *cb);  /* NULL ok */
