@@ -64,8 +64,8 @@ static size_t push_index(walker *w, size_t i) {
 static void pop(walker *w, size_t old) { w->depth = old; }
 
 /* Reports "<path>: <what>", e.g. "deviceIds[2].id: expected a string, got an integer". */
-static int fail(walker *w, const char *fmt, const char *a, const char *b) {
-  char path[160], what[TSESIM_ERRBUF_SIZE];
+static int fail(walker *w, const char *what) {
+  char path[160];
   size_t i, o = 0;
   int n;
   path[0] = '\0';
@@ -77,13 +77,14 @@ static int fail(walker *w, const char *fmt, const char *a, const char *b) {
     if (n < 0) break;
     o += (size_t)n;
   }
-  snprintf(what, sizeof what, fmt, a, b);
   tsesim__errbuf_set(w->errbuf, "%s: %s", path, what);
   return -1;
 }
 
 static int wrong_type(walker *w, const char *want, const json_t *got) {
-  return fail(w, "expected %s, got %s", want, tsesim__json_type_name(got));
+  char what[128];
+  snprintf(what, sizeof what, "expected %s, got %s", want, tsesim__json_type_name(got));
+  return fail(w, what);
 }
 
 static const char *copy_str(walker *w, const json_t *v) {
@@ -136,10 +137,18 @@ static int opt_count(walker *w, const json_t *obj, const char *key, long *dst) {
       val = val * 10 + (unsigned long)(s[i] - '0');
     }
     if (i < n) {
-      rc = fail(w, "expected a non-negative integer or digit string, got \"%.40s\"%s", s, "");
+      char shown[64], what[160];
+      tsesim__quote(shown, sizeof shown, s, 40);
+      snprintf(what, sizeof what, "expected a non-negative integer or digit string, got %s",
+               shown);
+      rc = fail(w, what);
     } else {
       *dst = (long)val;
     }
+  } else if (json_is_integer(v) && json_integer_value(v) < 0) {
+    rc = fail(w, "expected a non-negative integer or digit string, got a negative integer");
+  } else if (json_is_string(v)) {
+    rc = fail(w, "expected a non-negative integer or digit string, got an empty string");
   } else {
     rc = wrong_type(w, "a non-negative integer or digit string", v);
   }
@@ -171,7 +180,7 @@ static int opt_ids(walker *w, const json_t *obj, const char *key, const tsesim_d
       rc = wrong_type(w, "an object", el);
     } else if (!(kind = json_object_get(el, "kind")) || !(id = json_object_get(el, "id"))) {
       push_key(w, json_object_get(el, "kind") ? "id" : "kind");
-      rc = fail(w, "missing%s%s", "", "");
+      rc = fail(w, "missing");
     } else if (!json_is_string(kind)) {
       size_t k = push_key(w, "kind");
       rc = wrong_type(w, "a string", kind);
