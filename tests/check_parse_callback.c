@@ -311,16 +311,6 @@ static const valid_case valid_cases[] = {
 
 #define N_VALID ((int)(sizeof valid_cases / sizeof valid_cases[0]))
 
-static void expect_str(const char *ctx, const char *field, const char *got, const char *want) {
-  if (!want) {
-    ck_assert_msg(got == NULL, "%s: %s: expected NULL, got \"%s\"", ctx, field, got);
-    return;
-  }
-  ck_assert_msg(got != NULL, "%s: %s: expected \"%s\", got NULL", ctx, field, want);
-  ck_assert_msg(strcmp(got, want) == 0, "%s: %s: expected \"%s\", got \"%s\"", ctx, field, want,
-                got);
-}
-
 static void expect_ids(const char *ctx, const char *field, const tsesim_device_id *got,
                        size_t n_got, const exp_id *want, size_t n_want) {
   size_t i;
@@ -332,15 +322,15 @@ static void expect_ids(const char *ctx, const char *field, const tsesim_device_i
     ck_assert_msg(got[i].kind == want[i].kind, "%s: %s[%lu].kind: %d, expected %d", ctx, field,
                   (unsigned long)i, (int)got[i].kind, (int)want[i].kind);
     snprintf(what, sizeof what, "%s[%lu].kind_name", field, (unsigned long)i);
-    expect_str(ctx, what, got[i].kind_name, want[i].kind_name);
+    tt_expect_str(ctx, what, got[i].kind_name, want[i].kind_name);
     snprintf(what, sizeof what, "%s[%lu].id", field, (unsigned long)i);
-    expect_str(ctx, what, got[i].id, want[i].id);
+    tt_expect_str(ctx, what, got[i].id, want[i].id);
   }
 }
 
 static void expect_callback(const char *ctx, const tsesim_callback *cb, const valid_case *c) {
   ck_assert_msg(cb != NULL, "%s: no callback", ctx);
-  expect_str(ctx, "request_id", cb->request_id, c->request_id);
+  tt_expect_str(ctx, "request_id", cb->request_id, c->request_id);
   expect_ids(ctx, "device_ids", cb->device_ids, cb->n_device_ids, c->ids, c->n_ids);
   if (!c->has_profile) {
     ck_assert_msg(cb->profile == NULL, "%s: profile: expected NULL", ctx);
@@ -348,13 +338,13 @@ static void expect_callback(const char *ctx, const tsesim_callback *cb, const va
     const tsesim_profile_response *p = cb->profile;
     ck_assert_msg(p != NULL, "%s: profile: NULL", ctx);
     expect_ids(ctx, "profile.ids", p->ids, p->n_ids, c->pids, c->n_pids);
-    expect_str(ctx, "profile.state", p->state, c->state);
-    expect_str(ctx, "profile.profile_status", p->profile_status, c->profile_status);
-    expect_str(ctx, "profile.profile_role", p->profile_role, c->profile_role);
+    tt_expect_str(ctx, "profile.state", p->state, c->state);
+    tt_expect_str(ctx, "profile.profile_status", p->profile_status, c->profile_status);
+    tt_expect_str(ctx, "profile.profile_role", p->profile_role, c->profile_role);
     ck_assert_msg(p->role == c->role, "%s: profile.role: %d, expected %d", ctx, (int)p->role,
                   (int)c->role);
   }
-  expect_str(ctx, "status", cb->status, c->status);
+  tt_expect_str(ctx, "status", cb->status, c->status);
   ck_assert_msg(cb->status_code == c->status_code, "%s: status_code: %d, expected %d", ctx,
                 (int)cb->status_code, (int)c->status_code);
   ck_assert_msg(cb->callback_count == c->callback_count, "%s: callback_count: %ld, expected %ld",
@@ -362,10 +352,10 @@ static void expect_callback(const char *ctx, const tsesim_callback *cb, const va
   ck_assert_msg(cb->max_callback_threshold == c->max_callback_threshold,
                 "%s: max_callback_threshold: %ld, expected %ld", ctx, cb->max_callback_threshold,
                 c->max_callback_threshold);
-  expect_str(ctx, "fault_code", cb->fault_code, c->fault_code);
-  expect_str(ctx, "fault_string", cb->fault_string, c->fault_string);
-  expect_str(ctx, "username", cb->username, c->username);
-  expect_str(ctx, "password", cb->password, c->password);
+  tt_expect_str(ctx, "fault_code", cb->fault_code, c->fault_code);
+  tt_expect_str(ctx, "fault_string", cb->fault_string, c->fault_string);
+  tt_expect_str(ctx, "username", cb->username, c->username);
+  tt_expect_str(ctx, "password", cb->password, c->password);
 }
 
 /* The body of a valid case, malloc'd. */

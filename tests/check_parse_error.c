@@ -94,24 +94,14 @@ static const err_case cases[] = {
 
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
 
-static void expect_str(const char *ctx, const char *field, const char *got, const char *want) {
-  if (!want) {
-    ck_assert_msg(got == NULL, "%s: %s: expected NULL, got \"%s\"", ctx, field, got);
-    return;
-  }
-  ck_assert_msg(got != NULL, "%s: %s: expected \"%s\", got NULL", ctx, field, want);
-  ck_assert_msg(strcmp(got, want) == 0, "%s: %s: expected \"%s\", got \"%s\"", ctx, field, want,
-                got);
-}
-
 static void expect_error(const char *ctx, const tsesim_api_error *e, const err_case *c,
                          const char *raw, size_t len) {
   ck_assert_msg(e != NULL, "%s: no result", ctx);
   ck_assert_msg(e->http_status == c->http_status, "%s: http_status %ld, expected %ld", ctx,
                 e->http_status, c->http_status);
-  expect_str(ctx, "code", e->code, c->code);
-  expect_str(ctx, "message", e->message, c->message);
-  expect_str(ctx, "description", e->description, c->description);
+  tt_expect_str(ctx, "code", e->code, c->code);
+  tt_expect_str(ctx, "message", e->message, c->message);
+  tt_expect_str(ctx, "description", e->description, c->description);
   ck_assert_msg(e->body != NULL, "%s: body NULL", ctx);
   ck_assert_msg(len == 0 || memcmp(e->body, raw, len) == 0, "%s: body differs", ctx);
   ck_assert_msg(e->body[len] == '\0', "%s: body not NUL-terminated", ctx);

@@ -26,6 +26,19 @@
 #define IMEI2 "352099001761481"
 #define MDN "9085551234"
 
+/* Asserts that a string field is want, or NULL when want is NULL; ctx and
+ * field name it in the failure message. */
+static inline void tt_expect_str(const char *ctx, const char *field, const char *got,
+                                 const char *want) {
+  if (!want) {
+    ck_assert_msg(got == NULL, "%s: %s: expected NULL, got \"%s\"", ctx, field, got);
+    return;
+  }
+  ck_assert_msg(got != NULL, "%s: %s: expected \"%s\", got NULL", ctx, field, want);
+  ck_assert_msg(strcmp(got, want) == 0, "%s: %s: expected \"%s\", got \"%s\"", ctx, field, want,
+                got);
+}
+
 /*
  * The allocation-failure loop. BODY runs once per n = 1, 2, ... with the
  * n-th allocation made to fail; it must set `rc` and must leave every
