@@ -3,6 +3,7 @@
  * test build can fail the n-th one and count bytes (libcurl's torture tests,
  * jansson's test_chaos). The shipped build is a thin layer over malloc.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,10 +27,12 @@ typedef union hdr {
 static unsigned long fail_at, count, failed;
 static size_t live, peak;
 
+/* An injected failure looks like malloc's own: NULL and errno ENOMEM. */
 static int should_fail(void) {
   count++;
   if (fail_at && count == fail_at) {
     failed++;
+    errno = ENOMEM;
     return 1;
   }
   return 0;
