@@ -2,6 +2,7 @@
 # tests/manpages.sh checks that every exported function has its page.
 dist_man_MANS = \
 	man/libtsesim.7 \
+	man/tsesim-sim.1 \
 	man/libtsesim-errors.3 \
 	man/libtsesim-thread.3 \
 	man/tsesim_version.3 \

@@ -1,0 +1,482 @@
+/*
+ * sim_config.c - tsesim-sim's command line and config file. Both go through
+ * one table of options, so a config file line "name = value" means exactly
+ * "--name value".
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "sim.h"
+#include "tsesim.h"
+
+typedef int (*opt_fn)(sim_config *cfg, const char *value, char *err, size_t errsize);
+
+typedef struct opt {
+  const char *name;
+  int flag; /* takes no value on the command line */
+  opt_fn fn;
+  const char *help;
+} opt;
+
+static char **split_list(const char *s, size_t *n) {
+  char **v = NULL;
+  *n = 0;
+  while (s && *s) {
+    const char *e = strchr(s, ',');
+    size_t len = e ? (size_t)(e - s) : strlen(s);
+    if (len) {
+      v = sim_xrealloc(v, (*n + 1) * sizeof *v);
+      v[(*n)++] = sim_xstrndup(s, len);
+    }
+    s = e ? e + 1 : NULL;
+  }
+  return v;
+}
+
+static void free_list(char **v, size_t n) {
+  for (size_t i = 0; i < n; i++) free(v[i]);
+  free(v);
+}
+
+static int parse_seconds(const char *v, double *out, char *err, size_t errsize) {
+  char *end;
+  errno = 0;
+  double d = strtod(v, &end);
+  if (errno || end == v || *end || d < 0 || d > 1e7) {
+    snprintf(err, errsize, "'%s' is not a number of seconds (0 to 10000000)", v);
+    return -1;
+  }
+  *out = d;
+  return 0;
+}
+
+static int parse_uint(const char *v, unsigned long max, unsigned long *out, char *err,
+                      size_t errsize) {
+  char *end;
+  errno = 0;
+  if (*v < '0' || *v > '9') goto bad;
+  unsigned long n = strtoul(v, &end, 10);
+  if (errno || *end || n > max) goto bad;
+  *out = n;
+  return 0;
+bad:
+  snprintf(err, errsize, "'%s' is not a whole number from 0 to %lu", v, max);
+  return -1;
+}
+
+static int set_str(char **dst, const char *v) {
+  free(*dst);
+  *dst = sim_xstrdup(v);
+  return 0;
+}
+
+static int o_bind(sim_config *c, const char *v, char *err, size_t errsize) {
+  if (strcmp(v, "localhost") && strcmp(v, "::1") && strncmp(v, "127.", 4)) {
+    snprintf(err, errsize, "'%s' is not a loopback address (127.0.0.0/8, ::1, localhost)", v);
+    return -1;
+  }
+  return set_str(&c->bind, strcmp(v, "localhost") ? v : "127.0.0.1");
+}
+
+static int o_port(sim_config *c, const char *v, char *err, size_t errsize) {
+  unsigned long n;
+  if (parse_uint(v, 65535, &n, err, errsize)) return -1;
+  c->port = (unsigned)n;
+  return 0;
+}
+
+static int o_port_file(sim_config *c, const char *v, char *e, size_t es) {
+  (void)e, (void)es;
+  return set_str(&c->port_file, v);
+}
+static int o_tls_cert(sim_config *c, const char *v, char *e, size_t es) {
+  (void)e, (void)es;
+  return set_str(&c->tls_cert, v);
+}
+static int o_tls_key(sim_config *c, const char *v, char *e, size_t es) {
+  (void)e, (void)es;
+  return set_str(&c->tls_key, v);
+}
+static int o_log(sim_config *c, const char *v, char *e, size_t es) {
+  (void)e, (void)es;
+  return set_str(&c->log_path, v);
+}
+static int o_cacert(sim_config *c, const char *v, char *e, size_t es) {
+  (void)e, (void)es;
+  return set_str(&c->callback_cacert, v);
+}
+
+static void clients_free(sim_config *c) {
+  for (size_t i = 0; i < c->n_clients; i++) {
+    free(c->clients[i].key);
+    sim_free_secret(c->clients[i].secret);
+  }
+  free(c->clients);
+  c->clients = NULL;
+  c->n_clients = 0;
+}
+
+static void users_free(sim_config *c) {
+  for (size_t i = 0; i < c->n_users; i++) {
+    free(c->users[i].name);
+    sim_free_secret(c->users[i].password);
+    free_list(c->users[i].accounts, c->users[i].n_accounts);
+  }
+  free(c->users);
+  c->users = NULL;
+  c->n_users = 0;
+}
+
+static void accounts_free(sim_config *c) {
+  for (size_t i = 0; i < c->n_accounts; i++) {
+    sim_account *a = &c->accounts[i];
+    free(a->name);
+    free_list(a->plans, a->n_plans);
+    while (a->listeners) {
+      sim_listener *l = a->listeners;
+      a->listeners = l->next;
+      free(l->service);
+      free(l->url);
+      free(l->username);
+      sim_free_secret(l->password);
+      free(l);
+    }
+  }
+  free(c->accounts);
+  c->accounts = NULL;
+  c->n_accounts = 0;
+}
+
+static int o_client(sim_config *c, const char *v, char *err, size_t errsize) {
+  const char *colon = strchr(v, ':');
+  if (!colon || colon == v || !colon[1]) {
+    snprintf(err, errsize, "'%s' is not KEY:SECRET", v);
+    return -1;
+  }
+  if (!c->clients_set) clients_free(c);
+  c->clients_set = 1;
+  c->clients = sim_xrealloc(c->clients, (c->n_clients + 1) * sizeof *c->clients);
+  sim_client *cl = &c->clients[c->n_clients++];
+  memset(cl, 0, sizeof *cl);
+  cl->key = sim_xstrndup(v, (size_t)(colon - v));
+  cl->secret = sim_xstrdup(colon + 1);
+  return 0;
+}
+
+static int o_user(sim_config *c, const char *v, char *err, size_t errsize) {
+  const char *c1 = strchr(v, ':');
+  if (!c1 || c1 == v || !c1[1] || c1[1] == ':') {
+    snprintf(err, errsize, "expected NAME:PASSWORD[:ACCOUNT[,ACCOUNT]...]");
+    return -1;
+  }
+  const char *c2 = strchr(c1 + 1, ':');
+  if (!c->users_set) users_free(c);
+  c->users_set = 1;
+  c->users = sim_xrealloc(c->users, (c->n_users + 1) * sizeof *c->users);
+  sim_user *u = &c->users[c->n_users++];
+  memset(u, 0, sizeof *u);
+  u->name = sim_xstrndup(v, (size_t)(c1 - v));
+  u->password = c2 ? sim_xstrndup(c1 + 1, (size_t)(c2 - c1 - 1)) : sim_xstrdup(c1 + 1);
+  if (c2) u->accounts = split_list(c2 + 1, &u->n_accounts);
+  return 0;
+}
+
+static int o_account(sim_config *c, const char *v, char *err, size_t errsize) {
+  const char *colon = strchr(v, ':');
+  if (colon == v || !*v) {
+    snprintf(err, errsize, "expected NAME[:PLAN[,PLAN]...]");
+    return -1;
+  }
+  if (!c->accounts_set) accounts_free(c);
+  c->accounts_set = 1;
+  c->accounts = sim_xrealloc(c->accounts, (c->n_accounts + 1) * sizeof *c->accounts);
+  sim_account *a = &c->accounts[c->n_accounts++];
+  memset(a, 0, sizeof *a);
+  a->name = colon ? sim_xstrndup(v, (size_t)(colon - v)) : sim_xstrdup(v);
+  if (colon) a->plans = split_list(colon + 1, &a->n_plans);
+  return 0;
+}
+
+static int o_token_lifetime(sim_config *c, const char *v, char *err, size_t es) {
+  return parse_seconds(v, &c->token_lifetime, err, es);
+}
+static int o_session_idle(sim_config *c, const char *v, char *err, size_t es) {
+  return parse_seconds(v, &c->session_idle, err, es);
+}
+static int o_redelivery(sim_config *c, const char *v, char *err, size_t es) {
+  return parse_seconds(v, &c->redelivery_interval, err, es);
+}
+static int o_cb_timeout(sim_config *c, const char *v, char *err, size_t es) {
+  if (parse_seconds(v, &c->callback_timeout, err, es)) return -1;
+  if (c->callback_timeout <= 0) {
+    snprintf(err, es, "must be more than 0");
+    return -1;
+  }
+  return 0;
+}
+
+static int o_lock_after(sim_config *c, const char *v, char *err, size_t es) {
+  unsigned long n;
+  if (parse_uint(v, 1000, &n, err, es)) return -1;
+  if (!n) {
+    snprintf(err, es, "must be at least 1");
+    return -1;
+  }
+  c->lock_after = (unsigned)n;
+  return 0;
+}
+
+static int o_workers(sim_config *c, const char *v, char *err, size_t es) {
+  unsigned long n;
+  if (parse_uint(v, 256, &n, err, es)) return -1;
+  if (!n) {
+    snprintf(err, es, "must be at least 1");
+    return -1;
+  }
+  c->callback_workers = (unsigned)n;
+  return 0;
+}
+
+static int o_on_term(sim_config *c, const char *v, char *err, size_t es) {
+  if (!strcmp(v, "finish"))
+    c->on_term_finish = 1;
+  else if (!strcmp(v, "abandon"))
+    c->on_term_finish = 0;
+  else {
+    snprintf(err, es, "'%s' is neither finish nor abandon", v);
+    return -1;
+  }
+  return 0;
+}
+
+static int o_latency(sim_config *c, const char *v, char *err, size_t es) {
+  unsigned long n;
+  if (parse_uint(v, 600000, &n, err, es)) return -1;
+  c->faults.latency_ms = (long)n;
+  return 0;
+}
+
+static int o_fault(sim_config *c, const char *v, char *err, size_t es) {
+  sim_fault_rule r;
+  if (sim_fault_rule_parse(&r, v, err, es)) return -1;
+  sim_faults *f = &c->faults;
+  f->rules = sim_xrealloc(f->rules, (f->n_rules + 1) * sizeof *f->rules);
+  f->rules[f->n_rules++] = r;
+  return 0;
+}
+
+/* Flags: "" on the command line, true/false in a config file. */
+static int flag_value(const char *v, int *dst, char *err, size_t es) {
+  if (!*v || !strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes"))
+    *dst = 1;
+  else if (!strcmp(v, "false") || !strcmp(v, "0") || !strcmp(v, "no"))
+    *dst = 0;
+  else {
+    snprintf(err, es, "'%s' is neither true nor false", v);
+    return -1;
+  }
+  return 0;
+}
+static int o_dup(sim_config *c, const char *v, char *err, size_t es) {
+  return flag_value(v, &c->faults.callback_duplicate, err, es);
+}
+static int o_reorder(sim_config *c, const char *v, char *err, size_t es) {
+  return flag_value(v, &c->faults.callback_reorder, err, es);
+}
+static int o_down(sim_config *c, const char *v, char *err, size_t es) {
+  return flag_value(v, &c->faults.listener_down, err, es);
+}
+
+static int o_config(sim_config *c, const char *v, char *err, size_t es);
+
+static const opt options[] = {
+    {"bind", 0, o_bind, "ADDR   loopback address to listen on (127.0.0.1)"},
+    {"port", 0, o_port, "N      TCP port, 0 picks a free one (0)"},
+    {"port-file", 0, o_port_file, "F  write the port to F once ready"},
+    {"config", 0, o_config, "F    read options from F (name = value lines)"},
+    {"client", 0, o_client, "KEY:SECRET  OAuth client (sim-key:sim-secret)"},
+    {"user", 0, o_user, "NAME:PASSWORD[:ACCOUNT,...]  M2M user (sim-user:sim-pass)"},
+    {"account", 0, o_account, "NAME[:PLAN,...]  account (0000123456-00001:M2M_4G)"},
+    {"token-lifetime", 0, o_token_lifetime, "S  access-token lifetime (3600)"},
+    {"session-idle", 0, o_session_idle, "S  session idle timeout (1200)"},
+    {"lock-after", 0, o_lock_after, "N  failed logins that lock a user (5)"},
+    {"redelivery-interval", 0, o_redelivery, "S  between callback attempts (300)"},
+    {"callback-workers", 0, o_workers, "N  concurrent callback deliveries (8)"},
+    {"callback-timeout", 0, o_cb_timeout, "S  timeout of one delivery (10)"},
+    {"callback-cacert", 0, o_cacert, "F  CA bundle for https listeners"},
+    {"on-term", 0, o_on_term, "finish|abandon  pending callbacks on SIGTERM (abandon)"},
+    {"tls-cert", 0, o_tls_cert, "F  serve HTTPS with this PEM certificate"},
+    {"tls-key", 0, o_tls_key, "F   ... and this PEM key"},
+    {"log", 0, o_log, "F         one line per request to F (- for stderr)"},
+    {"latency-ms", 0, o_latency, "N  delay every /api answer (0)"},
+    {"fault", 0, o_fault, "SPEC    fault rule KIND[:key=value,...] (repeatable)"},
+    {"callback-duplicate", 1, o_dup, "  deliver every callback twice"},
+    {"callback-reorder", 1, o_reorder, "  deliver callbacks in reverse order"},
+    {"listener-down", 1, o_down, "     every delivery fails as if the listener were down"},
+};
+
+static const opt *find_opt(const char *name, size_t len) {
+  for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
+    if (strlen(options[i].name) == len && !strncmp(options[i].name, name, len)) return &options[i];
+  return NULL;
+}
+
+static char *trim(char *s) {
+  while (*s == ' ' || *s == '\t') s++;
+  size_t n = strlen(s);
+  while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
+    s[--n] = '\0';
+  return s;
+}
+
+static int config_depth;
+
+static int o_config(sim_config *c, const char *path, char *err, size_t es) {
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    snprintf(err, es, "cannot open '%s': %s", path, strerror(errno));
+    return -1;
+  }
+  if (config_depth > 4) {
+    fclose(f);
+    snprintf(err, es, "'%s': config files nested too deep", path);
+    return -1;
+  }
+  config_depth++;
+  char line[4096];
+  unsigned lineno = 0;
+  int rc = 0;
+  while (fgets(line, sizeof line, f)) {
+    lineno++;
+    char *s = trim(line);
+    if (!*s || *s == '#') continue;
+    char *eq = strchr(s, '=');
+    char *name = s, *value = (char *)"";
+    if (eq) {
+      *eq = '\0';
+      value = trim(eq + 1);
+    }
+    name = trim(name);
+    const opt *o = find_opt(name, strlen(name));
+    char why[256] = "";
+    if (!o) {
+      snprintf(err, es, "%s:%u: unknown option '%s'", path, lineno, name);
+      rc = -1;
+    } else if (!eq && !o->flag) {
+      snprintf(err, es, "%s:%u: '%s' needs '= value'", path, lineno, name);
+      rc = -1;
+    } else if (o->fn(c, value, why, sizeof why)) {
+      snprintf(err, es, "%s:%u: %s: %s", path, lineno, name, why);
+      rc = -1;
+    }
+    if (rc) break;
+  }
+  config_depth--;
+  fclose(f);
+  return rc;
+}
+
+static void usage(FILE *out) {
+  fputs("usage: tsesim-sim [OPTION]...\n"
+        "A local ThingSpace simulator: http://127.0.0.1:PORT/api. See tsesim-sim(1).\n\n",
+        out);
+  for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
+    fprintf(out, "  --%s %s\n", options[i].name, options[i].help);
+  fputs("  --help, --version\n", out);
+}
+
+static void defaults(sim_config *c) {
+  memset(c, 0, sizeof *c);
+  c->bind = sim_xstrdup("127.0.0.1");
+  c->token_lifetime = 3600;
+  c->session_idle = 1200;
+  c->redelivery_interval = 300;
+  c->callback_timeout = 10;
+  c->lock_after = 5;
+  c->callback_workers = 8;
+  char err[64];
+  o_client(c, "sim-key:sim-secret", err, sizeof err);
+  o_user(c, "sim-user:sim-pass", err, sizeof err);
+  o_account(c, "0000123456-00001:M2M_4G", err, sizeof err);
+  c->clients_set = c->users_set = c->accounts_set = 0;
+}
+
+int sim_config_parse(sim_config *c, int argc, char **argv) {
+  defaults(c);
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+      usage(stdout);
+      return 1;
+    }
+    if (!strcmp(a, "--version")) {
+      printf("tsesim-sim (libtsesim) %s\n", TSESIM_VERSION_STR);
+      return 1;
+    }
+    if (strncmp(a, "--", 2)) {
+      fprintf(stderr, "tsesim-sim: unexpected argument '%s' (see --help)\n", a);
+      return -1;
+    }
+    const char *eq = strchr(a + 2, '=');
+    size_t nlen = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+    const opt *o = find_opt(a + 2, nlen);
+    if (!o) {
+      fprintf(stderr, "tsesim-sim: unknown option '%.*s' (see --help)\n", (int)nlen + 2, a);
+      return -1;
+    }
+    const char *value = eq ? eq + 1 : "";
+    if (!eq && !o->flag) {
+      if (i + 1 >= argc) {
+        fprintf(stderr, "tsesim-sim: --%s needs a value\n", o->name);
+        return -1;
+      }
+      value = argv[++i];
+    }
+    char err[512];
+    if (o->fn(c, value, err, sizeof err)) {
+      fprintf(stderr, "tsesim-sim: --%s: %s\n", o->name, err);
+      return -1;
+    }
+  }
+  if (!c->tls_cert != !c->tls_key) {
+    fprintf(stderr, "tsesim-sim: --tls-cert and --tls-key go together\n");
+    return -1;
+  }
+  for (size_t i = 0; i < c->n_users; i++)
+    for (size_t j = 0; j < c->users[i].n_accounts; j++)
+      if (!sim_config_account(c, c->users[i].accounts[j])) {
+        fprintf(stderr, "tsesim-sim: --user %s: no --account named '%s'\n", c->users[i].name,
+                c->users[i].accounts[j]);
+        return -1;
+      }
+  return 0;
+}
+
+void sim_config_free(sim_config *c) {
+  clients_free(c);
+  users_free(c);
+  accounts_free(c);
+  free(c->bind);
+  free(c->port_file);
+  free(c->tls_cert);
+  free(c->tls_key);
+  free(c->log_path);
+  free(c->callback_cacert);
+  sim_faults_free(&c->faults);
+}
+
+sim_account *sim_config_account(sim_config *c, const char *name) {
+  for (size_t i = 0; i < c->n_accounts; i++)
+    if (!strcmp(c->accounts[i].name, name)) return &c->accounts[i];
+  return NULL;
+}
+
+int sim_user_may_use(const sim_user *u, const char *account) {
+  if (!u->accounts) return 1;
+  for (size_t i = 0; i < u->n_accounts; i++)
+    if (!strcmp(u->accounts[i], account)) return 1;
+  return 0;
+}
