@@ -93,8 +93,20 @@ int sim_login(sim *s, const char *name, const char *password, char *session_out)
   } else if (u && !strcmp(u->password, password)) {
     u->failures = 0;
     if (s->n_sessions == s->cap_sessions) {
-      s->cap_sessions = s->cap_sessions ? s->cap_sessions * 2 : 16;
-      s->sessions = sim_xrealloc(s->sessions, s->cap_sessions * sizeof *s->sessions);
+      /* Forget sessions ended, or idle for twice the timeout, before growing:
+       * a long run keeps only what can still be told apart usefully. */
+      double now = sim_now();
+      size_t keep = 0;
+      for (size_t i = 0; i < s->n_sessions; i++) {
+        sim_session *ss = &s->sessions[i];
+        if (ss->state != SIM_SESSION_ENDED && now - ss->last_used <= 2 * s->cfg.session_idle)
+          s->sessions[keep++] = *ss;
+      }
+      s->n_sessions = keep;
+      if (keep * 2 >= s->cap_sessions) {
+        s->cap_sessions = s->cap_sessions ? s->cap_sessions * 2 : 16;
+        s->sessions = sim_xrealloc(s->sessions, s->cap_sessions * sizeof *s->sessions);
+      }
     }
     sim_session *ss = &s->sessions[s->n_sessions++];
     sim_uuid4(ss->token);
