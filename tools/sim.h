@@ -204,9 +204,10 @@ void sim_log(sim *s, const char *fmt, ...) SIM_PRINTF(2, 3);
 void sim_uuid4(char out[SIM_UUID_LEN + 1]);
 
 /* sim_state.c: every function takes s->mu itself. */
-/* 0 ok (token copied, *expires_in set, *reused), -1 unknown client/secret. */
-int sim_token_issue(sim *s, const char *key, const char *secret, char *token, long *expires_in,
-                    int *reused);
+/* 0 when key/secret is a known client, else -1. With issue, also copies its
+ * live token, or a new one, into token and sets *expires_in and *reused. */
+int sim_token_issue(sim *s, const char *key, const char *secret, int issue, char *token,
+                    long *expires_in, int *reused);
 /* 0 valid, -1 unknown/expired/revoked. */
 int sim_token_check(sim *s, const char *token);
 /* Login: 0 ok (session token copied), 1 wrong credentials, 2 locked. */

@@ -112,18 +112,17 @@ static char *form_get(const char *body, size_t len, const char *name) {
   return NULL;
 }
 
-/* Loads a JSON body; on failure answers INPUT_INVALID.Body.Invalid. */
-static json_t *load_body(const sim_rq *rq, sim_answer *a, int want_object) {
+/* Loads a JSON object body; on failure answers 400 with code. */
+static json_t *load_body(const sim_rq *rq, sim_answer *a, const char *code) {
   json_error_t err;
   json_t *root = json_loadb(rq->body ? rq->body : "", rq->len, JSON_REJECT_DUPLICATES, &err);
   if (!root) {
-    sim_answer_error(a, 400, "INPUT_INVALID.Body.Invalid",
-                     "The body is not valid JSON: line %d, column %d: %s", err.line, err.column,
-                     err.text);
+    sim_answer_error(a, 400, code, "The body is not valid JSON: line %d, column %d: %s",
+                     err.line, err.column, err.text);
     return NULL;
   }
-  if (want_object && !json_is_object(root)) {
-    sim_answer_error(a, 400, "INPUT_INVALID.Body.Invalid", "The body is not a JSON object.");
+  if (!json_is_object(root)) {
+    sim_answer_error(a, 400, code, "The body is not a JSON object.");
     json_decref(root);
     return NULL;
   }
@@ -138,7 +137,7 @@ static const char *json_str(json_t *o, const char *key) {
 /* ---- token ---- */
 static void do_token(sim *s, const sim_rq *rq, sim_answer *a) {
   if (strcmp(rq->method, "POST")) {
-    sim_answer_oauth(a, 405, "invalid_request", "Use POST.");
+    sim_answer_error(a, 405, "REQUEST_FAILED.MethodNotAllowed", "Use POST on this path.");
     return;
   }
   const char *b64 = auth_param(rq->authorization, "Basic");
@@ -147,7 +146,7 @@ static void do_token(sim *s, const sim_rq *rq, sim_answer *a) {
   char token[SIM_UUID_LEN + 1];
   long expires_in = 0;
   int reused = 0;
-  if (!colon || (*colon = '\0', sim_token_issue(s, cred, colon + 1, token, &expires_in, &reused))) {
+  if (!colon || (*colon = '\0', sim_token_issue(s, cred, colon + 1, 0, NULL, NULL, NULL))) {
     sim_free_secret(cred);
     SIM_COUNT(s, tokens_refused, 1);
     sim_answer_oauth(a, 401, "invalid_client",
@@ -155,9 +154,10 @@ static void do_token(sim *s, const sim_rq *rq, sim_answer *a) {
     a->www_authenticate = 1;
     return;
   }
-  sim_free_secret(cred);
   char *grant = form_get(rq->body ? rq->body : "", rq->len, "grant_type");
-  if (!grant || strcmp(grant, "client_credentials")) {
+  if (!grant || strcmp(grant, "client_credentials") ||
+      sim_token_issue(s, cred, colon + 1, 1, token, &expires_in, &reused)) {
+    sim_free_secret(cred);
     SIM_COUNT(s, tokens_refused, 1);
     if (!grant)
       sim_answer_oauth(a, 400, "invalid_request", "Missing parameter: grant_type.");
@@ -167,6 +167,7 @@ static void do_token(sim *s, const sim_rq *rq, sim_answer *a) {
     free(grant);
     return;
   }
+  sim_free_secret(cred);
   free(grant);
   SIM_COUNT(s, tokens_issued, !reused);
   SIM_COUNT(s, tokens_reused, reused);
@@ -227,7 +228,7 @@ static sim_account *check_account(sim *s, sim_user *u, const char *name, sim_ans
 /* ---- session ---- */
 static void do_login(sim *s, const sim_rq *rq, sim_answer *a) {
   if (check_bearer(s, rq, a)) return;
-  json_t *root = load_body(rq, a, 1);
+  json_t *root = load_body(rq, a, "INPUT_INVALID.Body.Invalid");
   if (!root) return;
   const char *user = json_str(root, "username"), *pass = json_str(root, "password");
   if (!user || !pass) {
@@ -354,7 +355,7 @@ static void do_callbacks(sim *s, const sim_rq *rq, sim_answer *a) {
     sim_buf_adds(&b, "]");
     sim_answer_json(a, 200, &b);
   } else {
-    json_t *root = load_body(rq, a, 1);
+    json_t *root = load_body(rq, a, "INPUT_INVALID.Callback.Invalid");
     if (root) {
       const char *name = json_str(root, "name"), *url = json_str(root, "url");
       json_t *user = json_object_get(root, "username"), *pass = json_object_get(root, "password");
@@ -474,7 +475,7 @@ static void do_download(sim *s, const sim_rq *rq, sim_answer *a) {
                      "Content-Type must be application/json.");
     return;
   }
-  json_t *root = load_body(rq, a, 1);
+  json_t *root = load_body(rq, a, "INPUT_INVALID.Body.Invalid");
   if (!root) return;
   sim_job *job = NULL;
   const char *account = json_str(root, "accountName");
@@ -528,8 +529,6 @@ static void do_download(sim *s, const sim_rq *rq, sim_answer *a) {
   sim_buf b = {0};
   sim_buf_addf(&b, "{\"requestId\":\"%s\"}", job->request_id);
   sim_answer_json(a, 200, &b);
-  sim_log(s, "download %s account=%s devices=%zu listener=%s", job->request_id, account, n,
-          job->url ? "yes" : "none");
   if (job->url) {
     sim_deliver_submit(s->deliver, job);
   } else {

@@ -47,13 +47,15 @@ void sim_log(sim *s, const char *fmt, ...) {
   va_end(ap);
 }
 
-int sim_token_issue(sim *s, const char *key, const char *secret, char *token, long *expires_in,
-                    int *reused) {
+int sim_token_issue(sim *s, const char *key, const char *secret, int issue, char *token,
+                    long *expires_in, int *reused) {
   int rc = -1;
   pthread_mutex_lock(&s->mu);
   for (size_t i = 0; i < s->cfg.n_clients; i++) {
     sim_client *c = &s->cfg.clients[i];
     if (strcmp(c->key, key) || strcmp(c->secret, secret)) continue;
+    rc = 0;
+    if (!issue) break;
     double now = sim_now();
     *reused = c->token[0] && c->token_expires > now;
     if (!*reused) {
@@ -63,7 +65,6 @@ int sim_token_issue(sim *s, const char *key, const char *secret, char *token, lo
     double left = c->token_expires - now - 1e-6; /* whole seconds left, rounded up */
     *expires_in = (long)left + ((double)(long)left < left);
     memcpy(token, c->token, SIM_UUID_LEN + 1);
-    rc = 0;
     break;
   }
   pthread_mutex_unlock(&s->mu);

@@ -1,0 +1,1433 @@
+/*
+ * check_sim_api.c - tsesim-sim's endpoints and rules against /work/sim-spec.md:
+ * error shapes, OAuth tokens, login and sessions, callback registrations, every
+ * download validation rule in its order, the /_sim/ admin endpoints, options
+ * and config files, exit statuses, the request log and TLS.
+ */
+#include "tt_sim.h"
+
+#define ACCT2 "0000999999-00002"
+#define ACCT3 "0000555555-00003"
+#define PLAN_SPACE "M2M 5G Plan"
+
+/* sim-user may use TT_ACCOUNT only, other:other-pass ACCT2 only, free:free-pass every account. */
+static const char *const users_accounts[] = {
+    "--user",    "sim-user:sim-pass:" TT_ACCOUNT,
+    "--user",    "other:other-pass:" ACCT2,
+    "--user",    "free:free-pass",
+    "--account", TT_ACCOUNT ":" TT_PLAN "," PLAN_SPACE,
+    "--account", ACCT2 ":OTHER_PLAN",
+    "--account", ACCT3 ":" TT_PLAN,
+    NULL};
+
+/* ------------------------------------------------------------------------ */
+/* Paths and methods */
+
+START_TEST(test_not_found_and_method) {
+  tt_sim *s = tt_sim_start(NULL);
+  tt_resp r;
+  tt_req(s, &r, "GET", "/api/nope", NULL, NULL);
+  tt_expect_error("GET /api/nope", &r, 404, "REQUEST_FAILED.NotFound", NULL);
+  tt_resp_free(&r);
+  tt_req(s, &r, "POST", "/api/ts/v1/nope", NULL, "x");
+  tt_expect_error("POST /api/ts/v1/nope", &r, 404, "REQUEST_FAILED.NotFound", NULL);
+  tt_resp_free(&r);
+  tt_stats_expect(s, "after 404s", TT_ST("requests.other", 2), NULL);
+  tt_req(s, &r, "GET", TT_TOKEN, NULL, NULL);
+  tt_expect_error("GET token", &r, 405, "REQUEST_FAILED.MethodNotAllowed", NULL);
+  tt_resp_free(&r);
+  tt_req(s, &r, "PUT", TT_DOWNLOAD, NULL, "{}");
+  tt_expect_error("PUT download", &r, 405, "REQUEST_FAILED.MethodNotAllowed", NULL);
+  tt_resp_free(&r);
+  tt_req(s, &r, "DELETE", TT_LOGIN, NULL, NULL);
+  tt_expect_error("DELETE login", &r, 405, "REQUEST_FAILED.MethodNotAllowed", NULL);
+  tt_resp_free(&r);
+  ck_assert_int_eq(tt_sim_stop(s), 0);
+}
+END_TEST
+
+START_TEST(test_body_too_large) {
+  tt_sim *s = tt_sim_start(NULL);
+  size_t n = 32u * 1024 * 1024 + 1;
+  char *big = malloc(n + 1);
+  tt_auth a;
+  tt_resp r;
+  tt_auth_get(s, &a);
+  ck_assert_ptr_nonnull(big);
+  memset(big, ' ', n);
+  big[0] = '{';
+  big[n - 1] = '}';
+  big[n] = '\0';
+  tt_download_req(s, &r, &a, big);
+  tt_expect_error("32 MiB + 1 body", &r, 413, "INPUT_INVALID.Body.TooLarge", NULL);
+  tt_resp_free(&r);
+  tt_stats_expect(s, "after 413", TT_ST("downloads.accepted", 0), NULL);
+  free(big);
+  tt_auth_free(&a);
+  ck_assert_int_eq(tt_sim_stop(s), 0);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* OAuth token */
+
+START_TEST(test_token_bad_client) {
+  static const struct {
+    const char *name, *auth;
+  } cases[] = {
+      {"no Authorization", NULL},
+      {"Basic without credentials", "Authorization: Basic"},
+      {"Basic not base64", "Authorization: Basic %%%not-base64%%%"},
+      /* the credentials: sim-keysim-secret, sim-key:sim-secret, no-key:sim-secret,
+       * sim-key:sim-secrex */
+      {"Basic without colon", "Authorization: Basic c2ltLWtleXNpbS1zZWNyZXQ="},
+      {"Bearer instead of Basic", "Authorization: Bearer c2ltLWtleTpzaW0tc2VjcmV0"},
+      {"unknown key", "Authorization: Basic bm8ta2V5OnNpbS1zZWNyZXQ="},
+      {"wrong secret", "Authorization: Basic c2ltLWtleTpzaW0tc2VjcmV4"},
+  };
+  tt_sim *s = tt_sim_start(NULL);
+  size_t i;
+  for (i = 0; i < ARRAY_LEN(cases); i++) {
+    const char *h[] = {"Content-Type: application/x-www-form-urlencoded", cases[i].auth, NULL};
+    tt_resp r;
+    tt_req(s, &r, "POST", TT_TOKEN, h, "grant_type=client_credentials");
+    tt_expect_oauth(cases[i].name, &r, 401, "invalid_client");
+    ck_assert_msg(strcmp(r.www_auth, "Basic realm=\"ThingSpace\"") == 0,
+                  "%s: WWW-Authenticate \"%s\"", cases[i].name, r.www_auth);
+    tt_resp_free(&r);
+  }
+  tt_stats_expect(s, "bad clients", TT_ST("requests.token", ARRAY_LEN(cases)),
+                  TT_ST("tokens.refused", ARRAY_LEN(cases)), TT_ST("tokens.issued", 0), NULL);
+  ck_assert_int_eq(tt_sim_stop(s), 0);
+}
+END_TEST
+
+static char *token_of(const tt_sim *s, const char *key, const char *secret) {
+  tt_resp r;
+  json_t *j;
+  char *tok;
+  tt_token_req(s, &r, key, secret, "grant_type=client_credentials");
+  tt_expect_status(key, &r, 200);
+  j = tt_json(key, &r);
+  tok = strdup(tt_jstr(j, "access_token"));
+  json_decref(j);
+  tt_resp_free(&r);
+  return tok;
+}
+
+START_TEST(test_token_grant) {
+  tt_sim *s = tt_sim_start((const char *[]){"--client", "k2:s2", "--client", "k3:s3", NULL});
+  char *t2, *t3;
+  tt_resp r;
+  tt_token_req(s, &r, "k2", "s2", "");
+  tt_expect_oauth("empty form", &r, 400, "invalid_request");
+  tt_resp_free(&r);
+  tt_token_req(s, &r, "k2", "s2", "scope=x");
+  tt_expect_oauth("no grant_type", &r, 400, "invalid_request");
+  tt_resp_free(&r);
+  tt_token_req(s, &r, "k2", "s2", "grant_type=password");
+  tt_expect_oauth("grant_type=password", &r, 400, "unsupported_grant_type");
+  tt_resp_free(&r);
+  /* --client replaced the default client */
+  tt_token_req(s, &r, "sim-key", "sim-secret", "grant_type=client_credentials");
+  tt_expect_oauth("default client replaced", &r, 401, "invalid_client");
+  tt_resp_free(&r);
+  tt_token_req(s, &r, "k2", "s2", "grant_type=client_credentials");
+  tt_expect_status("k2 token", &r, 200);
+  tt_resp_free(&r);
+  tt_stats_expect(s, "grants", TT_ST("tokens.issued", 1), TT_ST("tokens.reused", 0),
+                  TT_ST("tokens.refused", 4), TT_ST("requests.token", 5), NULL);
+  /* each client has its own token */
+  t2 = token_of(s, "k2", "s2");
+  t3 = token_of(s, "k3", "s3");
+  ck_assert_str_ne(t2, t3);
+  free(t2);
+  free(t3);
+  ck_assert_int_eq(tt_sim_stop(s), 0);
+}
+END_TEST
+
+START_TEST(test_token_reuse) {
+  tt_sim *s = tt_sim_start(NULL);
+  tt_resp r;
+  json_t *j1, *j2;
+  json_int_t e2;
+  tt_token_req(s, &r, "sim-key", "sim-secret", "grant_type=client_credentials");
+  tt_expect_status("first token", &r, 200);
+  j1 = tt_json("first token", &r);
+  tt_resp_free(&r);
+  ck_assert_msg(tt_is_uuid4(tt_jstr(j1, "access_token")), "access_token not a uuid v4");
+  tt_expect_str("first token", "token_type", tt_jstr(j1, "token_type"), "bearer");
+  ck_assert_msg(json_is_integer(json_object_get(j1, "expires_in")), "expires_in not an integer");
+  ck_assert_int_eq(json_integer_value(json_object_get(j1, "expires_in")), 3600);
+  ck_assert_msg(json_is_string(json_object_get(j1, "scope")), "scope not a string");
+  ck_assert_uint_eq(json_object_size(j1), 4);
+
+  tt_token_req(s, &r, "sim-key", "sim-secret", "grant_type=client_credentials");
+  tt_expect_status("second token", &r, 200);
+  j2 = tt_json("second token", &r);
+  tt_resp_free(&r);
+  tt_expect_str("second token", "access_token", tt_jstr(j2, "access_token"),
+                tt_jstr(j1, "access_token"));
+  e2 = json_integer_value(json_object_get(j2, "expires_in"));
+  ck_assert_msg(e2 <= 3600 && e2 >= 3595, "second expires_in %lld", (long long)e2);
+  tt_stats_expect(s, "reuse", TT_ST("tokens.issued", 1), TT_ST("tokens.reused", 1),
+                  TT_ST("tokens.refused", 0), TT_ST("requests.token", 2), NULL);
+  json_decref(j1);
+  json_decref(j2);
+  ck_assert_int_eq(tt_sim_stop(s), 0);
+}
+END_TEST
+
+START_TEST(test_token_expiry) {
+  tt_sim *s = tt_sim_start((const char *[]){"--token-lifetime", "0.3", NULL});
+  tt_resp r;
+  json_t *j;
+  char *old, *fresh, *sess;
+  tt_token_req(s, &r, "sim-key", "sim-secret", "grant_type=client_credentials");
+  tt_expect_status("token", &r, 200);
+  j = tt_json("token", &r);
+  ck_assert_int_eq(json_integer_value(json_object_get(j, "expires_in")), 1); /* 0.3 rounded up */
+  old = strdup(tt_jstr(j, "access_token"));
+  json_decref(j);
+  tt_resp_free(&r);
+  tt_sleep(0.5);
+  fresh = tt_get_token(s);
+  ck_assert_str_ne(old, fresh);
+  tt_login_req(s, &r, old, "sim-user", "sim-pass");
+  tt_expect_fault("login with expired token", &r, "900901", "Invalid Credentials");
+  tt_resp_free(&r);
+  sess = tt_login_as(s, fresh, "sim-user", "sim-pass");
+  tt_stats_expect(s, "expiry", TT_ST("tokens.issued", 2), TT_ST("tokens.reused", 0), NULL);
+  free(old);
+  free(fresh);
+  free(sess);
+  ck_assert_int_eq(tt_sim_stop(s), 0);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Bearer and session checks, login, logout */
+
+#define LOGIN_BODY "{\"username\":\"sim-user\",\"password\":\"sim-pass\"}"
+#define REG_BODY "{\"name\":\"DeviceProfileService\",\"url\":\"http://127.0.0.1:9/\"}"
+
+static const struct {
+  const char *method, *path, *body;
+} m2m_paths[] = {
+    {"POST", TT_LOGIN, LOGIN_BODY},
+    {"POST", TT_LOGOUT, NULL},
+    {"GET", TT_CALLBACKS TT_ACCOUNT, NULL},
+    {"POST", TT_CALLBACKS TT_ACCOUNT, REG_BODY},
+    {"DELETE", TT_CALLBACKS TT_ACCOUNT "/name/" TT_SERVICE, NULL},
+    {"POST", TT_DOWNLOAD, "{}"},
+};
+
+START_TEST(test_bearer_checks) {
+  tt_sim *s = tt_sim_start(NULL);
+  size_t i;
+  for (i = 0; i < ARRAY_LEN(m2m_paths); i++) {
+    const char *m = m2m_paths[i].method, *p = m2m_paths[i].path, *b = m2m_paths[i].body;
+    char ctx[200];
+    tt_resp r;
+    snprintf(ctx, sizeof ctx, "%s %s without Authorization", m, p);
+    tt_m2m(s, &r, m, p, NULL, NULL, b);
+    tt_expect_fault(ctx, &r, "900902", "Missing Credentials");
+    tt_resp_free(&r);
+    snprintf(ctx, sizeof ctx, "%s %s with Basic", m, p);
+    tt_req(s, &r, m, p, (const char *[]){"Authorization: Basic c2ltLWtleTpzaW0tc2VjcmV0", NULL},
+           b);
+    tt_expect_fault(ctx, &r, "900902", "Missing Credentials");
+    tt_resp_free(&r);
+    snprintf(ctx, sizeof ctx, "%s %s with an unknown token", m, p);
+    tt_m2m(s, &r, m, p, "6f1c7a52-95a3-4c8e-9d0e-1b2c3d4e5f60", NULL, b);
+    tt_expect_fault(ctx, &r, "900901", "Invalid Credentials");
+    tt_resp_free(&r);
+  }
+  ck_assert_int_eq(tt_sim_stop(s), 0);
+}
+END_TEST
+
+START_TEST(test_session_checks) {
+  tt_sim *s = tt_sim_start(NULL);
+  char *tok = tt_get_token(s);
+  size_t i;
+  for (i = 1; i < ARRAY_LEN(m2m_paths); i++) { /* all but login */
+    const char *m = m2m_paths[i].method, *p = m2m_paths[i].path, *b = m2m_paths[i].body;
+    char ctx[200];
+    tt_resp r;
+    snprintf(ctx, sizeof ctx, "%s %s without session", m, p);
+    tt_m2m(s, &r, m, p, tok, NULL, b);
+    tt_expect_error(ctx, &r, 400, "INPUT_INVALID.SessionToken.Missing", NULL);
+    tt_resp_free(&r);
+    snprintf(ctx, sizeof ctx, "%s %s with an unknown session", m, p);
+    tt_m2m(s, &r, m, p, tok, "0b8e5d52-95a3-4c8e-9d0e-1b2c3d4e5f60", b);
+    tt_expect_error(ctx, &r, 400, "INPUT_INVALID.SessionToken.Invalid", NULL);
+    tt_resp_free(&r);
+  }
+  free(tok);
+  ck_assert_int_eq(tt_sim_stop(s), 0);
+}
+END_TEST
+
+START_TEST(test_login_body) {
+  static const char *const bodies[] = {
+      "not json",
+      "[]",
+      "{\"username\":\"sim-user\"}",
+      "{\"password\":\"sim-pass\"}",
+      "{\"username\":5,\"password\":\"sim-pass\"}",
+      "{\"username\":\"sim-user\",\"password\":null}",
+  };
+  tt_sim *s = tt_sim_start(NULL);
+  char *tok = tt_get_token(s);
+  size_t i;
+  for (i = 0; i < ARRAY_LEN(bodies); i++) {
+    tt_resp r;
+    tt_m2m(s, &r, "POST", TT_LOGIN, tok, NULL, bodies[i]);
+    tt_expect_error(bodies[i], &r, 400, "INPUT_INVALID.Body.Invalid", NULL);
+    tt_resp_free(&r);
+  }
+  tt_stats_expect(s, "bad login bodies", TT_ST("logins.ok", 0),
+                  TT_ST("requests.login", ARRAY_LEN(bodies)), NULL);
+  free(tok);
+  ck_assert_int_eq(tt_sim_stop(s), 0);
+}
+END_TEST
+
+static void login_expect(const tt_sim *s, const char *tok, const char *user, const char *pass,
+                         const char *code, int attempt) {
+  char ctx[160];
+  tt_resp r;
+  snprintf(ctx, sizeof ctx, "login %d as %s/%s", attempt, user, pass);
+  tt_login_req(s, &r, tok, user, pass);
+  if (code) {
+    tt_expect_error(ctx, &r, 400, code, NULL);
+  } else {
+    tt_expect_status(ctx, &r, 200);
+  }
+  tt_resp_free(&r);
+}
+
+START_TEST(test_login_lockout) {
+  tt_sim *s = tt_sim_start(users_accounts);
+  char *tok = tt_get_token(s);
+  const char *bad = "REQUEST_FAILED.Login.InvalidCredentials";
+  int i, n = 0;
+  for (i = 0; i < 4; i++) login_expect(s, tok, "sim-user", "wrong", bad, ++n);
+  login_expect(s, tok, "sim-user", "sim-pass", NULL, ++n); /* resets the count */
+  for (i = 0; i < 5; i++) login_expect(s, tok, "sim-user", "wrong", bad, ++n);
+  login_expect(s, tok, "sim-user", "sim-pass", "REQUEST_FAILED.User.Locked", ++n);
+  login_expect(s, tok, "sim-user", "wrong", "REQUEST_FAILED.User.Locked", ++n);
+  login_expect(s, tok, "nobody", "x", bad, ++n);
+  login_expect(s, tok, "other", "other-pass", NULL, ++n); /* another user is not locked */
+  tt_stats_expect(s, "lockout", TT_ST("logins.ok", 2), TT_ST("logins.refused", 10),
+                  TT_ST("logins.locked", 2), TT_ST("requests.login", n), NULL);
+  free(tok);
+  ck_assert_int_eq(tt_sim_stop(s), 0);
+}
+END_TEST
+
+START_TEST(test_lock_after_option) {
+  tt_sim *s = tt_sim_start((const char *[]){"--lock-after", "2", NULL});
+  char *tok = tt_get_token(s);
+  const char *bad = "REQUEST_FAILED.Login.InvalidCredentials";
+  login_expect(s, tok, "sim-user", "wrong", bad, 1);
+  login_expect(s, tok, "sim-user", "wrong", bad, 2);
+  login_expect(s, tok, "sim-user", "sim-pass", "REQUEST_FAILED.User.Locked", 3);
+  free(tok);
+  ck_assert_int_eq(tt_sim_stop(s), 0);
+}
+END_TEST
+
+START_TEST(test_session_idle) {
+  tt_sim *s = tt_sim_start((const char *[]){"--session-idle", "0.4", NULL});
+  tt_auth a;
+  tt_resp r;
+  int i;
+  tt_auth_get(s, &a);
+  for (i = 0; i < 6; i++) { /* 0.72 s of use, longer than the idle timeout */
+    tt_sleep(0.12);
+    tt_m2m(s, &r, "GET", TT_CALLBACKS TT_ACCOUNT, a.token, a.session, NULL);
+    tt_expect_status("use within the idle time", &r, 200);
+    tt_resp_free(&r);
+  }
+  tt_sleep(0.6);
+  tt_m2m(s, &r, "GET", TT_CALLBACKS TT_ACCOUNT, a.token, a.session, NULL);
+  tt_expect_error("use after idling", &r, 400, "REQUEST_FAILED.SessionToken.Expired", NULL);
+  tt_resp_free(&r);
+  tt_auth_free(&a);
+  ck_assert_int_eq(tt_sim_stop(s), 0);
+}
+END_TEST
+
+START_TEST(test_logout) {
+  tt_sim *s = tt_sim_start(NULL);
+  tt_auth a;
+  tt_resp r;
+  json_t *j;
+  char *other;
+  tt_auth_get(s, &a);
+  other = tt_login_as(s, a.token, "sim-user", "sim-pass");
+  ck_assert_str_ne(other, a.session);
+  tt_m2m(s, &r, "POST", TT_LOGOUT, a.token, a.session, NULL);
+  tt_expect_status("logout", &r, 200);
+  j = tt_json("logout", &r);
+  tt_expect_str("logout", "sessionToken", tt_jstr(j, "sessionToken"), a.session);
+  ck_assert_uint_eq(json_object_size(j), 1);
+  json_decref(j);
+  tt_resp_free(&r);
+  tt_m2m(s, &r, "GET", TT_CALLBACKS TT_ACCOUNT, a.token, a.session, NULL);
+  tt_expect_error("use after logout", &r, 400, "INPUT_INVALID.SessionToken.Invalid", NULL);
+  tt_resp_free(&r);
+  tt_m2m(s, &r, "POST", TT_LOGOUT, a.token, a.session, NULL);
+  tt_expect_error("logout twice", &r, 400, "INPUT_INVALID.SessionToken.Invalid", NULL);
+  tt_resp_free(&r);
+  tt_m2m(s, &r, "GET", TT_CALLBACKS TT_ACCOUNT, a.token, other, NULL);
+  tt_expect_status("the other session lives", &r, 200);
+  tt_resp_free(&r);
+  tt_stats_expect(s, "logout", TT_ST("requests.logout", 2), TT_ST("logins.ok", 2), NULL);
+  free(other);
+  tt_auth_free(&a);
+  ck_assert_int_eq(tt_sim_stop(s), 0);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Callback registrations */
+
+static json_t *callbacks_list(const tt_sim *s, const tt_auth *a, const char *account) {
+  char path[200];
+  tt_resp r;
+  json_t *j;
+  snprintf(path, sizeof path, TT_CALLBACKS "%s", account);
+  tt_m2m(s, &r, "GET", path, a->token, a->session, NULL);
+  tt_expect_status("list callbacks", &r, 200);
+  j = tt_json("list callbacks", &r);
+  ck_assert_msg(json_is_array(j), "callbacks list not an array: %s", r.body);
+  tt_resp_free(&r);
+  return j;
+}
+
+START_TEST(test_callbacks_crud) {
+  tt_sim *s = tt_sim_start(NULL);
+  tt_auth a;
+  tt_resp r;
+  json_t *l, *want;
+  tt_auth_get(s, &a);
+  l = callbacks_list(s, &a, TT_ACCOUNT);
+  ck_assert_uint_eq(json_array_size(l), 0);
+  json_decref(l);
+  tt_register(s, &a, TT_ACCOUNT, "http://127.0.0.1:9/one", "u", "p");
+  tt_register(s, &a, TT_ACCOUNT, "https://localhost:9/two", NULL, NULL); /* replaces */
+  l = callbacks_list(s, &a, TT_ACCOUNT);
+  want = json_pack("[{ssssss}]", "accountName", TT_ACCOUNT, "name", TT_SERVICE, "url",
+                   "https://localhost:9/two");
+  ck_assert_msg(json_equal(l, want), "list after replace: %s", json_dumps(l, JSON_COMPACT));
+  json_decref(l);
+  json_decref(want);
+  tt_register(s, &a, TT_ACCOUNT, "http://127.0.0.1:9/three", "user", "secret-pw");
+  l = callbacks_list(s, &a, TT_ACCOUNT);
+  want = json_pack("[{ssssss}]", "accountName", TT_ACCOUNT, "name", TT_SERVICE, "url",
+                   "http://127.0.0.1:9/three");
+  ck_assert_msg(json_equal(l, want), "list shows credentials or is wrong: %s",
+                json_dumps(l, JSON_COMPACT));
+  json_decref(l);
+  json_decref(want);
+
+  tt_m2m(s, &r, "DELETE", TT_CALLBACKS TT_ACCOUNT "/name/" TT_SERVICE, a.token, a.session, NULL);
+  tt_expect_status("delete", &r, 200);
+  want = json_pack("{ssss}", "accountName", TT_ACCOUNT, "serviceName", TT_SERVICE);
+  l = tt_json("delete", &r);
+  ck_assert_msg(json_equal(l, want), "delete answer: %s", r.body);
+  json_decref(l);
+  json_decref(want);
+  tt_resp_free(&r);
+  l = callbacks_list(s, &a, TT_ACCOUNT);
+  ck_assert_uint_eq(json_array_size(l), 0);
+  json_decref(l);
+  tt_m2m(s, &r, "DELETE", TT_CALLBACKS TT_ACCOUNT "/name/" TT_SERVICE, a.token, a.session, NULL);
+  tt_expect_error("delete again", &r, 404, "REQUEST_FAILED.Callback.NotFound", NULL);
+  tt_resp_free(&r);
+  tt_m2m(s, &r, "DELETE", TT_CALLBACKS TT_ACCOUNT "/name/OtherService", a.token, a.session, NULL);
+  tt_expect_error("delete unknown service", &r, 404, "REQUEST_FAILED.Callback.NotFound", NULL);
+  tt_resp_free(&r);
+  tt_stats_expect(s, "callbacks", TT_ST("requests.callbacks", 10), NULL);
+  tt_auth_free(&a);
+  ck_assert_int_eq(tt_sim_stop(s), 0);
+}
+END_TEST
+
+START_TEST(test_callbacks_accounts) {
+  static const struct {
+    const char *method, *path, *code;
+  } cases[] = {
+      {"GET", TT_CALLBACKS "0000000000-00000", "REQUEST_FAILED.AccountNotFound"},
+      {"POST", TT_CALLBACKS "0000000000-00000", "REQUEST_FAILED.AccountNotFound"},
+      {"DELETE", TT_CALLBACKS "0000000000-00000/name/" TT_SERVICE,
+       "REQUEST_FAILED.AccountNotFound"},
+      {"GET", TT_CALLBACKS ACCT2, "REQUEST_FAILED.Account.NotAuthorized"},
+      {"POST", TT_CALLBACKS ACCT3, "REQUEST_FAILED.Account.NotAuthorized"},
+      {"DELETE", TT_CALLBACKS ACCT2 "/name/" TT_SERVICE, "REQUEST_FAILED.Account.NotAuthorized"},
+  };
+  tt_sim *s = tt_sim_start(users_accounts);
+  tt_auth a, o;
+  size_t i;
+  json_t *l;
+  tt_auth_get(s, &a);
+  for (i = 0; i < ARRAY_LEN(cases); i++) {
+    tt_resp r;
+    const char *body = strcmp(cases[i].method, "POST") == 0 ? REG_BODY : NULL;
+    tt_m2m(s, &r, cases[i].method, cases[i].path, a.token, a.session, body);
+    tt_expect_error(cases[i].path, &r, 400, cases[i].code, NULL);
+    tt_resp_free(&r);
+  }
+  /* the other user may use ACCT2, and registrations are per account */
+  o.token = strdup(a.token);
+  o.session = tt_login_as(s, o.token, "other", "other-pass");
+  tt_register(s, &o, ACCT2, "http://127.0.0.1:9/acct2", NULL, NULL);
+  l = callbacks_list(s, &a, TT_ACCOUNT);
+  ck_assert_uint_eq(json_array_size(l), 0);
+  json_decref(l);
+  tt_auth_free(&o);
+  o.token = strdup(a.token);
+  o.session = tt_login_as(s, o.token, "free", "free-pass");
+  tt_register(s, &o, ACCT3, "http://127.0.0.1:9/acct3", NULL, NULL);
+  tt_register(s, &o, TT_ACCOUNT, "http://127.0.0.1:9/acct1", NULL, NULL);
+  tt_auth_free(&o);
+  tt_auth_free(&a);
+  ck_assert_int_eq(tt_sim_stop(s), 0);
+}
+END_TEST
+
+static const char *const bad_registrations[] = {
+    "not json",
+    "[]",
+    "{}",
+    "{\"url\":\"http://127.0.0.1:9/\"}",
+    "{\"name\":\"\",\"url\":\"http://127.0.0.1:9/\"}",
+    "{\"name\":5,\"url\":\"http://127.0.0.1:9/\"}",
+    "{\"name\":\"DeviceProfileService\"}",
+    "{\"name\":\"DeviceProfileService\",\"url\":5}",
+    "{\"name\":\"DeviceProfileService\",\"url\":\"ftp://127.0.0.1/x\"}",
+    "{\"name\":\"DeviceProfileService\",\"url\":\"not a url\"}",
+    "{\"name\":\"DeviceProfileService\",\"url\":\"http://127.0.0.1:9/\",\"username\":5}",
+    "{\"name\":\"DeviceProfileService\",\"url\":\"http://127.0.0.1:9/\",\"password\":[]}",
+};
+
+START_TEST(test_callbacks_invalid) {
+  tt_sim *s = tt_sim_start(NULL);
+  tt_auth a;
+  tt_resp r;
+  json_t *l;
+  tt_auth_get(s, &a);
+  tt_m2m(s, &r, "POST", TT_CALLBACKS TT_ACCOUNT, a.token, a.session, bad_registrations[_i]);
+  tt_expect_error(bad_registrations[_i], &r, 400, "INPUT_INVALID.Callback.Invalid", NULL);
+  tt_resp_free(&r);
+  l = callbacks_list(s, &a, TT_ACCOUNT);
+  ck_assert_uint_eq(json_array_size(l), 0);
+  json_decref(l);
+  tt_auth_free(&a);
+  ck_assert_int_eq(tt_sim_stop(s), 0);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Download validation */
+
+#define VALID_DEV                                                                          \
+  "{\"deviceIds\":[{\"kind\":\"eid\",\"id\":\"" EID "\"},{\"kind\":\"iccid\",\"id\":\"" ICCID \
+  "\"},{\"kind\":\"imei\",\"id\":\"" IMEI "\"}]}"
+
+START_TEST(test_download_order) {
+  static const struct {
+    int token, session;
+    const char *ctype, *body, *code, *msg_has;
+  } cases[] = {
+      /* 1. bearer before everything else */
+      {0, 0, "text/plain", "{", NULL, NULL},
+      /* 2. session before content type and body */
+      {1, 0, "text/plain", "{", "INPUT_INVALID.SessionToken.Missing", NULL},
+      /* 3. content type before the body */
+      {1, 1, "text/plain", "{", "INPUT_INVALID.ContentType.Invalid", NULL},
+      {1, 1, NULL, "{}", "INPUT_INVALID.ContentType.Invalid", NULL},
+      {1, 1, "application/xml", "{}", "INPUT_INVALID.ContentType.Invalid", NULL},
+      /* 4. the body is a JSON object */
+      {1, 1, "application/json", "{\n  \"accountName\": }", "INPUT_INVALID.Body.Invalid",
+       "line 2"},
+      {1, 1, "application/json", "", "INPUT_INVALID.Body.Invalid", NULL},
+      {1, 1, "application/json", "[{}]", "INPUT_INVALID.Body.Invalid", NULL},
+      {1, 1, "application/json", "\"text\"", "INPUT_INVALID.Body.Invalid", NULL},
+      /* 5. the account before the devices */
+      {1, 1, "application/json", "{\"devices\":[]}", "INPUT_INVALID.AccountName.Missing", NULL},
+      {1, 1, "application/json", "{\"accountName\":\"\",\"devices\":[]}",
+       "INPUT_INVALID.AccountName.Missing", NULL},
+      {1, 1, "application/json", "{\"accountName\":7}", "INPUT_INVALID.AccountName.Missing", NULL},
+      {1, 1, "application/json", "{\"accountName\":null}", "INPUT_INVALID.AccountName.Missing",
+       NULL},
+      {1, 1, "application/json", "{\"accountName\":\"0000000000-00000\",\"devices\":[]}",
+       "REQUEST_FAILED.AccountNotFound", NULL},
+      {1, 1, "application/json", "{\"accountName\":\"" ACCT2 "\",\"devices\":[]}",
+       "REQUEST_FAILED.Account.NotAuthorized", NULL},
+      {1, 1, "application/json", "{\"accountName\":\"" ACCT3 "\"}",
+       "REQUEST_FAILED.Account.NotAuthorized", NULL},
+      /* 6. the device list */
+      {1, 1, "application/json", "{\"accountName\":\"" TT_ACCOUNT "\"}",
+       "INPUT_INVALID.Devices.Missing", NULL},
+      {1, 1, "application/json", "{\"accountName\":\"" TT_ACCOUNT "\",\"devices\":[]}",
+       "INPUT_INVALID.Devices.Missing", NULL},
+      {1, 1, "application/json", "{\"accountName\":\"" TT_ACCOUNT "\",\"devices\":{}}",
+       "INPUT_INVALID.Devices.Missing", NULL},
+      {1, 1, "application/json", "{\"accountName\":\"" TT_ACCOUNT "\",\"devices\":null}",
+       "INPUT_INVALID.Devices.Missing", NULL},
+      /* 7. devices in order, each fully before the next */
+      {1, 1, "application/json",
+       "{\"accountName\":\"" TT_ACCOUNT "\",\"devices\":[{\"deviceIds\":[{\"kind\":\"eid\","
+       "\"id\":\"" EID "\"}]},\"x\"]}",
+       "INPUT_INVALID.Device.Ids.Incomplete", "devices[0]"},
+      /* 8. the service plan last */
+      {1, 1, "application/json",
+       "{\"accountName\":\"" TT_ACCOUNT "\",\"servicePlan\":5,\"devices\":[" VALID_DEV ",{}]}",
+       "INPUT_INVALID.Device.Invalid", "devices[1]"},
+      {1, 1, "application/json",
+       "{\"accountName\":\"" TT_ACCOUNT "\",\"servicePlan\":5,\"devices\":[" VALID_DEV "]}",
+       "INPUT_INVALID.ServicePlan.Invalid", NULL},
+  };
+  tt_sim *s = tt_sim_start(users_accounts);
+  tt_auth a;
+  size_t i;
+  tt_auth_get(s, &a);
+  for (i = 0; i < ARRAY_LEN(cases); i++) {
+    char ctx[100];
+    tt_resp r;
+    snprintf(ctx, sizeof ctx, "download case %zu", i);
+    tt_m2m_ct(s, &r, "POST", TT_DOWNLOAD, cases[i].token ? a.token : NULL,
+              cases[i].session ? a.session : NULL, cases[i].ctype, cases[i].body);
+    if (!cases[i].code) {
+      tt_expect_fault(ctx, &r, "900902", "Missing Credentials");
+    } else {
+      tt_expect_error(ctx, &r, 400, cases[i].code, cases[i].msg_has);
+      if (strcmp(cases[i].code, "INPUT_INVALID.Body.Invalid") == 0 && cases[i].msg_has) {
+        json_t *j = tt_json(ctx, &r);
+        ck_assert_msg(strstr(tt_jstr(j, "errorMessage"), "column") != NULL,
+                      "%s: no column in \"%s\"", ctx, tt_jstr(j, "errorMessage"));
+        json_decref(j);
+      }
+    }
+    tt_resp_free(&r);
+  }
+  tt_stats_expect(s, "refused downloads", TT_ST("downloads.accepted", 0),
+                  TT_ST("downloads.devices_accepted", 0), TT_ST("callbacks.queued", 0),
+                  TT_ST("requests.download", ARRAY_LEN(cases)), NULL);
+  tt_auth_free(&a);
+  ck_assert_int_eq(tt_sim_stop(s), 0);
+}
+END_TEST
+
+#define K(kind, id) "{\"kind\":\"" kind "\",\"id\":\"" id "\"}"
+#define DEV(ids) "{\"deviceIds\":[" ids "]}"
+
+static const struct {
+  const char *name, *dev, *code; /* code NULL: accepted */
+} dev_cases[] = {
+    {"a string", "\"x\"", "INPUT_INVALID.Device.Invalid"},
+    {"a number", "5", "INPUT_INVALID.Device.Invalid"},
+    {"null", "null", "INPUT_INVALID.Device.Invalid"},
+    {"no deviceIds", "{}", "INPUT_INVALID.Device.Invalid"},
+    {"deviceIds an object", "{\"deviceIds\":{}}", "INPUT_INVALID.Device.Invalid"},
+    {"deviceIds of numbers", DEV("5"), "INPUT_INVALID.Device.Invalid"},
+    {"id missing", DEV("{\"kind\":\"eid\"}"), "INPUT_INVALID.Device.Invalid"},
+    {"kind missing", DEV("{\"id\":\"" EID "\"}"), "INPUT_INVALID.Device.Invalid"},
+    {"id a number", DEV("{\"kind\":\"imei\",\"id\":490154203237518}"),
+     "INPUT_INVALID.Device.Invalid"},
+    {"kind a number", DEV("{\"kind\":1,\"id\":\"" EID "\"}"), "INPUT_INVALID.Device.Invalid"},
+    {"kind msisdn", DEV(K("eid", EID) "," K("msisdn", MDN)), "INPUT_INVALID.Device.Kind.Invalid"},
+    {"kind mdn", DEV(K("eid", EID) "," K("imei", IMEI) "," K("mdn", MDN)),
+     "INPUT_INVALID.Device.Kind.Invalid"},
+    {"kind empty", DEV(K("", EID)), "INPUT_INVALID.Device.Kind.Invalid"},
+    {"two eids", DEV(K("eid", EID) "," K("imei", IMEI) "," K("eid", EID2)),
+     "INPUT_INVALID.Device.Kind.Duplicate"},
+    {"EID and eid", DEV(K("EID", EID) "," K("eid", EID2) "," K("imei", IMEI)),
+     "INPUT_INVALID.Device.Kind.Duplicate"},
+    {"two imeis", DEV(K("eid", EID) "," K("imei", IMEI) "," K("Imei", IMEI2)),
+     "INPUT_INVALID.Device.Kind.Duplicate"},
+    {"eid check digits", DEV(K("eid", "89049032123451234512345678901234") "," K("imei", IMEI)),
+     "INPUT_INVALID.Device.Id.Invalid"},
+    {"iccid check digit", DEV(K("eid", EID) "," K("iccid", "89014103211118510721")),
+     "INPUT_INVALID.Device.Id.Invalid"},
+    {"imei check digit", DEV(K("eid", EID) "," K("imei", "490154203237519")),
+     "INPUT_INVALID.Device.Id.Invalid"},
+    {"imei letter", DEV(K("eid", EID) "," K("imei", "49015420323751X")),
+     "INPUT_INVALID.Device.Id.Invalid"},
+    {"iccid 18 digits", DEV(K("eid", EID) "," K("iccid", "890141032111185107")),
+     "INPUT_INVALID.Device.Id.Invalid"},
+    {"eid 31 digits", DEV(K("eid", "8904903212345123451234567890123") "," K("imei", IMEI)),
+     "INPUT_INVALID.Device.Id.Invalid"},
+    {"imei empty", DEV(K("eid", EID) "," K("imei", "")), "INPUT_INVALID.Device.Id.Invalid"},
+    {"eid only", DEV(K("eid", EID)), "INPUT_INVALID.Device.Ids.Incomplete"},
+    {"no eid", DEV(K("iccid", ICCID) "," K("imei", IMEI)), "INPUT_INVALID.Device.Ids.Incomplete"},
+    {"imei only", DEV(K("imei", IMEI)), "INPUT_INVALID.Device.Ids.Incomplete"},
+    /* accepted */
+    {"upper-case kinds", DEV(K("EID", EID) "," K("ICCID", ICCID) "," K("IMEI", IMEI)), NULL},
+    {"mixed-case kinds, any order", DEV(K("Imei", IMEI) "," K("Eid", EID) "," K("iCcId", ICCID)),
+     NULL},
+    {"eid and imei", DEV(K("eid", EID) "," K("imei", IMEI)), NULL},
+    {"eid and a 19-digit iccid", DEV(K("eid", EID) "," K("iccid", ICCID19)), NULL},
+};
+
+START_TEST(test_download_device_rule) {
+  tt_sim *s = tt_sim_start(NULL);
+  const char *code = dev_cases[_i].code;
+  char body[2048];
+  tt_auth a;
+  tt_resp r;
+  tt_auth_get(s, &a);
+  snprintf(body, sizeof body, "{\"accountName\":\"" TT_ACCOUNT "\",\"devices\":[" VALID_DEV ",%s]}",
+           dev_cases[_i].dev);
+  tt_download_req(s, &r, &a, body);
+  if (code) {
+    tt_expect_error(dev_cases[_i].name, &r, 400, code, "devices[1]");
+    tt_stats_expect(s, dev_cases[_i].name, TT_ST("downloads.accepted", 0), NULL);
+  } else {
+    tt_expect_status(dev_cases[_i].name, &r, 200);
+    tt_stats_expect(s, dev_cases[_i].name, TT_ST("downloads.accepted", 1),
+                    TT_ST("downloads.devices_accepted", 2), NULL);
+  }
+  tt_resp_free(&r);
+  tt_auth_free(&a);
+  ck_assert_int_eq(tt_sim_stop(s), 0);
+}
+END_TEST
+
+START_TEST(test_download_limits) {
+  tt_sim *s = tt_sim_start(NULL);
+  json_t *devs = json_array();
+  char *body, *id;
+  tt_auth a;
+  tt_resp r;
+  size_t i;
+  tt_auth_get(s, &a);
+  /* the count is checked before any device: devices[0] is invalid */
+  json_array_append_new(devs, json_object());
+  for (i = 1; i < 10001; i++) {
+    tt_device d;
+    tt_plain_device(&d, i);
+    json_array_append_new(devs, tt_device_json(&d));
+  }
+  body = tt_download_body(TT_ACCOUNT, devs, NULL);
+  tt_download_req(s, &r, &a, body);
+  tt_expect_error("10,001 devices", &r, 400, "INPUT_INVALID.MaxRequestsExceeded", NULL);
+  tt_resp_free(&r);
+  free(body);
+  body = tt_plain_body(10000, 1);
+  id = tt_download_ok(s, &a, body);
+  tt_stats_expect(s, "10,000 devices", TT_ST("downloads.received", 2),
+                  TT_ST("downloads.accepted", 1), TT_ST("downloads.devices_accepted", 10000),
+                  TT_ST("callbacks.no_listener", 10000), TT_ST("callbacks.attempted", 0), NULL);
+  free(id);
+  free(body);
+  tt_auth_free(&a);
+  ck_assert_int_eq(tt_sim_stop(s), 0);
+}
+END_TEST
+
+START_TEST(test_download_plan) {
+  static const struct {
+    const char *plan_json, *code;
+  } cases[] = {
+      {"\"" TT_PLAN "\"", NULL},
+      {"\"" PLAN_SPACE "\"", NULL},
+      {"\"OTHER_PLAN\"", "INPUT_INVALID.ServicePlan.Invalid"}, /* ACCT2's */
+      {"\"NO_SUCH_PLAN\"", "INPUT_INVALID.ServicePlan.Invalid"},
+      {"\"\"", "INPUT_INVALID.ServicePlan.Invalid"},
+      {"5", "INPUT_INVALID.ServicePlan.Invalid"},
+      {"null", "INPUT_INVALID.ServicePlan.Invalid"},
+      {"[\"" TT_PLAN "\"]", "INPUT_INVALID.ServicePlan.Invalid"},
+  };
+  tt_sim *s = tt_sim_start(users_accounts);
+  tt_auth a;
+  size_t i, ok = 0;
+  tt_auth_get(s, &a);
+  for (i = 0; i < ARRAY_LEN(cases); i++) {
+    char body[1024];
+    tt_resp r;
+    snprintf(body, sizeof body,
+             "{\"accountName\":\"" TT_ACCOUNT "\",\"servicePlan\":%s,\"devices\":[" VALID_DEV "]}",
+             cases[i].plan_json);
+    tt_download_req(s, &r, &a, body);
+    if (cases[i].code) {
+      tt_expect_error(cases[i].plan_json, &r, 400, cases[i].code, NULL);
+    } else {
+      tt_expect_status(cases[i].plan_json, &r, 200);
+      ok++;
+    }
+    tt_resp_free(&r);
+  }
+  tt_stats_expect(s, "plans", TT_ST("downloads.accepted", ok), NULL);
+  tt_auth_free(&a);
+  ck_assert_int_eq(tt_sim_stop(s), 0);
+}
+END_TEST
+
+START_TEST(test_download_ok) {
+  tt_sim *s = tt_sim_start(NULL);
+  tt_auth a;
+  tt_resp r;
+  char *id1, *id2, *body;
+  tt_auth_get(s, &a);
+  id1 = tt_download_ok(s, &a,
+                       "{\"accountName\":\"" TT_ACCOUNT "\",\"extra\":{\"x\":[1,2]},\"devices\":["
+                       VALID_DEV "],\"servicePlan\":\"" TT_PLAN "\",\"more\":null}");
+  body = tt_plain_body(2, 7);
+  tt_m2m_ct(s, &r, "POST", TT_DOWNLOAD, a.token, a.session, "application/json; charset=utf-8",
+            body);
+  tt_expect_status("Content-Type with a parameter", &r, 200);
+  {
+    json_t *j = tt_json("download", &r);
+    ck_assert_msg(tt_is_uuid4(tt_jstr(j, "requestId")), "requestId %s", r.body);
+    id2 = strdup(tt_jstr(j, "requestId"));
+    json_decref(j);
+  }
+  tt_resp_free(&r);
+  ck_assert_str_ne(id1, id2);
+  tt_stats_expect(s, "two downloads", TT_ST("requests.download", 2),
+                  TT_ST("downloads.received", 2), TT_ST("downloads.accepted", 2),
+                  TT_ST("downloads.devices_accepted", 3), TT_ST("callbacks.no_listener", 3),
+                  TT_ST("callbacks.pending", 0), NULL);
+  free(body);
+  free(id1);
+  free(id2);
+  tt_auth_free(&a);
+  ck_assert_int_eq(tt_sim_stop(s), 0);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Admin endpoints */
+
+static json_t *zero_stats(void) {
+  json_error_t e;
+  json_t *j = json_loads(
+      "{\"requests\":{\"token\":0,\"login\":0,\"logout\":0,\"callbacks\":0,\"download\":0,"
+      "\"sim\":0,\"other\":0},"
+      "\"downloads\":{\"received\":0,\"accepted\":0,\"devices_accepted\":0},"
+      "\"tokens\":{\"issued\":0,\"reused\":0,\"refused\":0},"
+      "\"logins\":{\"ok\":0,\"refused\":0,\"locked\":0},"
+      "\"callbacks\":{\"queued\":0,\"attempted\":0,\"delivered\":0,\"failed\":0,\"abandoned\":0,"
+      "\"pending\":0,\"no_listener\":0,\"duplicates\":0},"
+      "\"faults\":{\"injected\":0,\"latency\":0}}",
+      0, &e);
+  ck_assert_ptr_nonnull(j);
+  return j;
+}
+
+/* Asserts got equals want but for requests.sim, which must be sim_min or sim_min + 1
+ * (whether an answer counts its own request is not specified). */
+static void expect_stats_equal(const char *ctx, json_t *got, json_t *want, long sim_min) {
+  long sim = tt_stat_of(got, "requests.sim");
+  char *g;
+  ck_assert_msg(sim == sim_min || sim == sim_min + 1, "%s: requests.sim %ld", ctx, sim);
+  json_object_set_new(json_object_get(want, "requests"), "sim", json_integer(sim));
+  g = json_dumps(got, JSON_COMPACT | JSON_SORT_KEYS);
+  ck_assert_msg(json_equal(got, want), "%s: stats %s", ctx, g);
+  free(g);
+}
+
+START_TEST(test_stats_shape_and_reset) {
+  tt_sim *s = tt_sim_start(NULL);
+  json_t *got, *want = zero_stats();
+  long sim0;
+  tt_resp r;
+  got = tt_stats(s);
+  expect_stats_equal("fresh", got, want, 0);
+  sim0 = tt_stat_of(got, "requests.sim");
+  json_decref(got);
+  ck_assert_int_eq(tt_stat(s, "requests.sim"), sim0 + 1);
+
+  free(tt_get_token(s));
+  tt_req(s, &r, "GET", "/api/x", NULL, NULL);
+  tt_resp_free(&r);
+  tt_stats_expect(s, "some requests", TT_ST("requests.token", 1), TT_ST("tokens.issued", 1),
+                  TT_ST("requests.other", 1), NULL);
+  tt_req(s, &r, "DELETE", "/_sim/stats", NULL, NULL);
+  tt_expect_status("DELETE /_sim/stats", &r, 200);
+  got = tt_json("DELETE /_sim/stats", &r);
+  tt_resp_free(&r);
+  expect_stats_equal("after reset", got, want, 0);
+  json_decref(got);
+  free(tt_get_token(s)); /* reused now */
+  tt_stats_expect(s, "after reset", TT_ST("requests.token", 1), TT_ST("tokens.issued", 0),
+                  TT_ST("tokens.reused", 1), NULL);
+  json_decref(want);
+  ck_assert_int_eq(tt_sim_stop(s), 0);
+}
+END_TEST
+
+START_TEST(test_stats_reset_keeps_pending) {
+  tt_sim *s = tt_sim_start((const char *[]){"--listener-down", "--redelivery-interval", "60",
+                                            NULL});
+  tt_auth a;
+  char *body, *id;
+  tt_resp r;
+  json_t *got;
+  tt_auth_get(s, &a);
+  tt_register(s, &a, TT_ACCOUNT, "http://127.0.0.1:9/", NULL, NULL);
+  body = tt_plain_body(2, 3);
+  id = tt_download_ok(s, &a, body);
+  ck_assert_int_eq(tt_stat_wait(s, "callbacks.attempted", 2, 5.0), 2);
+  tt_req(s, &r, "DELETE", "/_sim/stats", NULL, NULL);
+  tt_expect_status("DELETE /_sim/stats", &r, 200);
+  got = tt_json("DELETE /_sim/stats", &r);
+  ck_assert_int_eq(tt_stat_of(got, "callbacks.pending"), 2);
+  ck_assert_int_eq(tt_stat_of(got, "callbacks.queued"), 0);
+  ck_assert_int_eq(tt_stat_of(got, "callbacks.attempted"), 0);
+  ck_assert_int_eq(tt_stat_of(got, "downloads.accepted"), 0);
+  json_decref(got);
+  tt_resp_free(&r);
+  tt_stats_expect(s, "after reset", TT_ST("callbacks.pending", 2), TT_ST("callbacks.failed", 0),
+                  NULL);
+  free(body);
+  free(id);
+  tt_auth_free(&a);
+  ck_assert_int_eq(tt_sim_stop(s), 0);
+}
+END_TEST
+
+static json_t *get_faults(const tt_sim *s) { return tt_sim_get_json(s, "/_sim/faults"); }
+
+static void expect_json(const char *ctx, json_t *got, const char *want_text) {
+  json_error_t e;
+  json_t *want = json_loads(want_text, 0, &e);
+  char *g = json_dumps(got, JSON_COMPACT | JSON_SORT_KEYS);
+  ck_assert_msg(want != NULL, "%s: bad expected JSON: %s", ctx, e.text);
+  ck_assert_msg(json_equal(got, want), "%s: got %s\nexpected %s", ctx, g, want_text);
+  free(g);
+  json_decref(want);
+}
+
+#define NO_FAULTS \
+  "{\"latency_ms\":0,\"callback_duplicate\":false,\"callback_reorder\":false," \
+  "\"listener_down\":false,\"faults\":[]}"
+
+START_TEST(test_faults_from_options) {
+  tt_sim *s = tt_sim_start((const char *[]){
+      "--fault", "429:count=2,endpoint=download", "--fault", "redirect:every=3", "--fault",
+      "oversize:endpoint=token,mode=dropped", "--fault", "truncate", "--latency-ms", "4",
+      "--callback-reorder", NULL});
+  json_t *j = get_faults(s);
+  expect_json(
+      "faults from options", j,
+      "{\"latency_ms\":4,\"callback_duplicate\":false,\"callback_reorder\":true,"
+      "\"listener_down\":false,\"faults\":["
+      "{\"kind\":\"429\",\"every\":1,\"count\":2,\"endpoint\":\"download\",\"mode\":\"dropped\","
+      "\"retry_after\":\"1\",\"to\":null,\"bytes\":0,\"fired\":0},"
+      "{\"kind\":\"redirect\",\"every\":3,\"count\":0,\"endpoint\":\"any\",\"mode\":\"dropped\","
+      "\"retry_after\":null,\"to\":\"http://127.0.0.1:9/\",\"bytes\":0,\"fired\":0},"
+      "{\"kind\":\"oversize\",\"every\":1,\"count\":0,\"endpoint\":\"token\",\"mode\":\"dropped\","
+      "\"retry_after\":null,\"to\":null,\"bytes\":2097152,\"fired\":0},"
+      "{\"kind\":\"truncate\",\"every\":1,\"count\":0,\"endpoint\":\"any\",\"mode\":\"processed\","
+      "\"retry_after\":null,\"to\":null,\"bytes\":0,\"fired\":0}]}");
+  json_decref(j);
+  ck_assert_int_eq(tt_sim_stop(s), 0);
+}
+END_TEST
+
+START_TEST(test_faults_round_trip) {
+  static const char *const set =
+      "{\"latency_ms\":5,\"callback_duplicate\":true,\"faults\":["
+      "{\"kind\":\"503\",\"every\":2,\"endpoint\":\"login\",\"retry_after\":\"date:30\"},"
+      "{\"kind\":\"close\",\"mode\":\"processed\",\"count\":3}]}";
+  static const char *const want =
+      "{\"latency_ms\":5,\"callback_duplicate\":true,\"callback_reorder\":false,"
+      "\"listener_down\":false,\"faults\":["
+      "{\"kind\":\"503\",\"every\":2,\"count\":0,\"endpoint\":\"login\",\"mode\":\"dropped\","
+      "\"retry_after\":\"date:30\",\"to\":null,\"bytes\":0,\"fired\":0},"
+      "{\"kind\":\"close\",\"every\":1,\"count\":3,\"endpoint\":\"any\",\"mode\":\"processed\","
+      "\"retry_after\":null,\"to\":null,\"bytes\":0,\"fired\":0}]}";
+  tt_sim *s = tt_sim_start(NULL);
+  tt_resp r;
+  json_t *j = get_faults(s);
+  expect_json("default faults", j, NO_FAULTS);
+  json_decref(j);
+  tt_req(s, &r, "POST", "/_sim/faults", (const char *[]){"Content-Type: application/json", NULL},
+         set);
+  tt_expect_status("POST /_sim/faults", &r, 200);
+  j = tt_json("POST /_sim/faults", &r);
+  expect_json("POST answer", j, want);
+  json_decref(j);
+  tt_resp_free(&r);
+  j = get_faults(s);
+  expect_json("GET after POST", j, want);
+  json_decref(j);
+  tt_sim_faults(s, "{}");
+  j = get_faults(s);
+  expect_json("after POST {}", j, NO_FAULTS);
+  json_decref(j);
+  tt_stats_expect(s, "faults", TT_ST("faults.injected", 0), TT_ST("requests.token", 0), NULL);
+  ck_assert_int_eq(tt_sim_stop(s), 0);
+}
+END_TEST
+
+START_TEST(test_faults_bad_body) {
+  static const struct {
+    const char *body, *path;
+  } cases[] = {
+      {"{\"faults\":[{\"kind\":\"429\",\"every\":\"x\"}]}", "faults[0].every"},
+      {"{\"faults\":[{\"kind\":\"500\"},{\"kind\":\"teapot\"}]}", "faults[1].kind"},
+      {"{\"faults\":[{\"kind\":\"500\",\"endpoint\":\"nowhere\"}]}", "faults[0].endpoint"},
+      {"{\"faults\":[{\"kind\":\"500\",\"mode\":\"sometimes\"}]}", "faults[0].mode"},
+      {"{\"faults\":[{\"kind\":\"500\",\"count\":-1}]}", "faults[0].count"},
+      {"{\"faults\":[{\"every\":2}]}", "faults[0].kind"},
+      {"{\"latency_ms\":\"x\"}", "latency_ms"},
+      {"{\"callback_duplicate\":1}", "callback_duplicate"},
+      {"{\"faults\":{}}", "faults"},
+  };
+  static const char *const kept =
+      "{\"latency_ms\":0,\"callback_duplicate\":false,\"callback_reorder\":false,"
+      "\"listener_down\":false,\"faults\":["
+      "{\"kind\":\"500\",\"every\":1,\"count\":0,\"endpoint\":\"download\",\"mode\":\"dropped\","
+      "\"retry_after\":null,\"to\":null,\"bytes\":0,\"fired\":0}]}";
+  tt_sim *s = tt_sim_start((const char *[]){"--fault", "500:endpoint=download", NULL});
+  size_t i;
+  json_t *j;
+  tt_resp r;
+  for (i = 0; i < ARRAY_LEN(cases); i++) {
+    tt_req(s, &r, "POST", "/_sim/faults",
+           (const char *[]){"Content-Type: application/json", NULL}, cases[i].body);
+    tt_expect_error(cases[i].body, &r, 400, "INPUT_INVALID.Body.Invalid", cases[i].path);
+    tt_resp_free(&r);
+  }
+  tt_req(s, &r, "POST", "/_sim/faults", (const char *[]){"Content-Type: application/json", NULL},
+         "not json");
+  tt_expect_error("not json", &r, 400, "INPUT_INVALID.Body.Invalid", NULL);
+  tt_resp_free(&r);
+  j = get_faults(s); /* a refused body changes nothing */
+  expect_json("after bad bodies", j, kept);
+  json_decref(j);
+  ck_assert_int_eq(tt_sim_stop(s), 0);
+}
+END_TEST
+
+START_TEST(test_revoke) {
+  tt_sim *s = tt_sim_start(NULL);
+  tt_auth a;
+  tt_resp r;
+  json_t *j;
+  char *tok2, *sess2, *sess3;
+  tt_auth_get(s, &a);
+  sess2 = tt_login_as(s, a.token, "sim-user", "sim-pass");
+  tt_req(s, &r, "POST", "/_sim/revoke", (const char *[]){"Content-Type: application/json", NULL},
+         "{\"access_tokens\":true,\"sessions\":true}");
+  tt_expect_status("revoke", &r, 200);
+  j = tt_json("revoke", &r);
+  expect_json("revoke answer", j, "{\"access_tokens\":1,\"sessions\":2}");
+  json_decref(j);
+  tt_resp_free(&r);
+  tt_m2m(s, &r, "GET", TT_CALLBACKS TT_ACCOUNT, a.token, a.session, NULL);
+  tt_expect_fault("revoked token", &r, "900901", "Invalid Credentials");
+  tt_resp_free(&r);
+  tok2 = tt_get_token(s);
+  ck_assert_str_ne(tok2, a.token);
+  tt_m2m(s, &r, "GET", TT_CALLBACKS TT_ACCOUNT, tok2, a.session, NULL);
+  tt_expect_error("revoked session", &r, 400, "REQUEST_FAILED.SessionToken.Expired", NULL);
+  tt_resp_free(&r);
+  sess3 = tt_login_as(s, tok2, "sim-user", "sim-pass");
+  tt_req(s, &r, "POST", "/_sim/revoke", (const char *[]){"Content-Type: application/json", NULL},
+         "{\"sessions\":true}");
+  tt_expect_status("revoke sessions", &r, 200);
+  j = tt_json("revoke sessions", &r);
+  expect_json("revoke sessions answer", j, "{\"access_tokens\":0,\"sessions\":1}");
+  json_decref(j);
+  tt_resp_free(&r);
+  tt_m2m(s, &r, "GET", TT_CALLBACKS TT_ACCOUNT, tok2, sess3, NULL);
+  tt_expect_error("revoked session 3", &r, 400, "REQUEST_FAILED.SessionToken.Expired", NULL);
+  tt_resp_free(&r);
+  tt_m2m(s, &r, "POST", TT_LOGIN, tok2, NULL, LOGIN_BODY);
+  tt_expect_status("token 2 lives", &r, 200);
+  tt_resp_free(&r);
+  free(tok2);
+  free(sess2);
+  free(sess3);
+  tt_auth_free(&a);
+  ck_assert_int_eq(tt_sim_stop(s), 0);
+}
+END_TEST
+
+START_TEST(test_sim_never_faulted) {
+  tt_sim *s = tt_sim_start((const char *[]){"--fault", "500", "--latency-ms", "300", NULL});
+  json_t *j;
+  tt_resp r;
+  double t0 = tt_now();
+  j = tt_stats(s);
+  json_decref(j);
+  j = get_faults(s);
+  json_decref(j);
+  ck_assert_msg(tt_now() - t0 < 0.3, "/_sim/ requests were delayed");
+  tt_token_req(s, &r, "sim-key", "sim-secret", "grant_type=client_credentials");
+  tt_expect_error("faulted token", &r, 500, "REQUEST_FAILED.UnexpectedError", NULL);
+  tt_resp_free(&r);
+  tt_stats_expect(s, "one /api request", TT_ST("faults.injected", 1), TT_ST("faults.latency", 1),
+                  TT_ST("requests.token", 1), NULL);
+  ck_assert_int_eq(tt_sim_stop(s), 0);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* The process: options, config files, signals, log, TLS */
+
+START_TEST(test_startup_and_sigterm) {
+  tt_sim *s = tt_sim_start(NULL);
+  char path[PATH_MAX], want[128], *out;
+  int status;
+  free(tt_get_token(s));
+  status = tt_sim_term(s);
+  ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "SIGTERM: wait status %d",
+                status);
+  out = tt_read_file(tt_sim_path(s, "stdout", path), NULL);
+  snprintf(want, sizeof want, "tsesim-sim: serving http://127.0.0.1:%d/api\n", s->port);
+  ck_assert_msg(out && strstr(out, want) != NULL, "stdout \"%s\" lacks \"%s\"", out, want);
+  free(out);
+  tt_sim_free(s);
+}
+END_TEST
+
+START_TEST(test_sigint) {
+  tt_sim *s = tt_sim_start(NULL);
+  int status;
+  kill(s->pid, SIGINT);
+  status = tt_sim_wait_exit(s, 10.0);
+  ck_assert_msg(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                "SIGINT: wait status %d", status);
+  tt_sim_free(s);
+}
+END_TEST
+
+static const struct {
+  const char *a1, *a2, *names;
+} bad_opts[] = {
+    {"--no-such-option", NULL, "no-such-option"},
+    {"--port", "abc", "port"},
+    {"--port", "70000", "port"},
+    {"--bind", "10.1.2.3", "bind"},
+    {"--bind", "0.0.0.0", "bind"},
+    {"--on-term", "later", "on-term"},
+    {"--fault", "teapot", "fault"},
+    {"--fault", "429:nokey=1", "fault"},
+    {"--fault", "429:every=x", "fault"},
+    {"--fault", "500:endpoint=nowhere", "fault"},
+    {"--token-lifetime", "abc", "token-lifetime"},
+    {"--session-idle", "x", "session-idle"},
+    {"--lock-after", "x", "lock-after"},
+    {"--latency-ms", "x", "latency-ms"},
+    {"--callback-workers", "0", "callback-workers"},
+    {"--user", "nocolon", "user"},
+    {"--client", "nocolon", "client"},
+    {"--tls-cert", "cert.pem", "tls-"}, /* without --tls-key */
+    {"--log", NULL, "log"},             /* missing argument */
+};
+
+START_TEST(test_bad_option) {
+  tt_sim *s = tt_sim_new();
+  const char *args[] = {bad_opts[_i].a1, bad_opts[_i].a2, NULL};
+  char path[PATH_MAX], *err;
+  int status = tt_sim_run_to_exit(s, args);
+  err = tt_read_file(tt_sim_path(s, "stderr", path), NULL);
+  ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 2, "%s %s: wait status %d, stderr %s",
+                bad_opts[_i].a1, bad_opts[_i].a2 ? bad_opts[_i].a2 : "", status, err);
+  ck_assert_msg(err && strstr(err, bad_opts[_i].names) != NULL,
+                "%s: stderr \"%s\" does not name the option", bad_opts[_i].a1, err);
+  ck_assert_msg(access(tt_sim_path(s, "port", path), F_OK) != 0, "%s: port file written",
+                bad_opts[_i].a1);
+  free(err);
+  tt_sim_free(s);
+}
+END_TEST
+
+START_TEST(test_help_version) {
+  static const char *const opts[] = {"--help", "--version"};
+  size_t i;
+  for (i = 0; i < ARRAY_LEN(opts); i++) {
+    tt_sim *s = tt_sim_new();
+    char path[PATH_MAX], *out;
+    int status = tt_sim_run_to_exit(s, (const char *[]){opts[i], NULL});
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: wait status %d", opts[i],
+                  status);
+    out = tt_read_file(tt_sim_path(s, "stdout", path), NULL);
+    ck_assert_msg(out && *out, "%s printed nothing on stdout", opts[i]);
+    free(out);
+    tt_sim_free(s);
+  }
+}
+END_TEST
+
+#define CONF_ACCOUNT "0000777777-00007"
+
+static void write_conf(const tt_sim *s, char conf[PATH_MAX]) {
+  tt_sim_path(s, "sim.conf", conf);
+  tt_write_file(conf, "# the simulator's settings\n"
+                      "user = cfg-user:cfg-pass\n"
+                      "account = " CONF_ACCOUNT ":PLAN A,PLAN_B\n"
+                      "\n"
+                      "latency-ms = 7\n"
+                      "callback-duplicate = true\n"
+                      "callback-reorder = false\n");
+}
+
+static void expect_conf_applied(const tt_sim *s, long latency_ms) {
+  json_t *j = get_faults(s);
+  ck_assert_int_eq(json_integer_value(json_object_get(j, "latency_ms")), latency_ms);
+  ck_assert_msg(json_is_true(json_object_get(j, "callback_duplicate")), "callback_duplicate");
+  ck_assert_msg(json_is_false(json_object_get(j, "callback_reorder")), "callback_reorder");
+  json_decref(j);
+}
+
+START_TEST(test_config_file) {
+  tt_sim *s = tt_sim_new();
+  char conf[PATH_MAX], *body;
+  json_t *devs = json_array();
+  tt_device d;
+  tt_auth a;
+  tt_resp r;
+  /* options apply in order: the later one wins */
+  write_conf(s, conf);
+  tt_sim_launch(s, (const char *[]){"--config", conf, "--latency-ms", "3", NULL});
+  expect_conf_applied(s, 3);
+  ck_assert_int_eq(tt_sim_stop(s), 0);
+  s = tt_sim_new();
+  write_conf(s, conf);
+  tt_sim_launch(s, (const char *[]){"--latency-ms", "3", "--config", conf, NULL});
+  expect_conf_applied(s, 7);
+
+  a.token = tt_get_token(s);
+  tt_login_req(s, &r, a.token, "sim-user", "sim-pass");
+  tt_expect_error("default user replaced", &r, 400, "REQUEST_FAILED.Login.InvalidCredentials",
+                  NULL);
+  tt_resp_free(&r);
+  a.session = tt_login_as(s, a.token, "cfg-user", "cfg-pass");
+  tt_plain_device(&d, 5);
+  json_array_append_new(devs, tt_device_json(&d));
+  body = tt_download_body(CONF_ACCOUNT, devs, "PLAN A");
+  free(tt_download_ok(s, &a, body));
+  free(body);
+  tt_auth_free(&a);
+  ck_assert_int_eq(tt_sim_stop(s), 0);
+}
+END_TEST
+
+START_TEST(test_config_errors) {
+  static const struct {
+    const char *text, *where;
+  } cases[] = {
+      {"# x\nport = 0\nbogus = 1\n", ":3: unknown option 'bogus'"},
+      {"latency-ms = 1\nlatency-ms = x\n", ":2:"},
+      {"callback-duplicate = maybe\n", ":1:"},
+  };
+  size_t i;
+  for (i = 0; i < ARRAY_LEN(cases); i++) {
+    tt_sim *s = tt_sim_new();
+    char conf[PATH_MAX], want[PATH_MAX + 64], path[PATH_MAX], *err;
+    int status;
+    tt_sim_path(s, "bad.conf", conf);
+    tt_write_file(conf, cases[i].text);
+    status = tt_sim_run_to_exit(s, (const char *[]){"--config", conf, NULL});
+    err = tt_read_file(tt_sim_path(s, "stderr", path), NULL);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 2, "config %zu: status %d", i,
+                  status);
+    snprintf(want, sizeof want, "%s%s", conf, cases[i].where);
+    ck_assert_msg(err && strstr(err, want), "config %zu: stderr \"%s\" lacks \"%s\"", i, err,
+                  want);
+    free(err);
+    tt_sim_free(s);
+  }
+}
+END_TEST
+
+/* Waits (up to 2 s) until the log has want more lines than before, then asserts exactly that. */
+static size_t log_grew(const char *logf, size_t before, size_t want, const char *what) {
+  double end = tt_now() + 2.0;
+  size_t n;
+  for (;;) {
+    char *text = tt_read_file(logf, NULL);
+    n = text ? tt_count_lines(text) : 0;
+    free(text);
+    if (n >= before + want || tt_now() > end) break;
+    tt_sleep(0.01);
+  }
+  tt_sleep(0.05);
+  {
+    char *text = tt_read_file(logf, NULL);
+    n = text ? tt_count_lines(text) : 0;
+    ck_assert_msg(n == before + want, "%s: the log grew by %zu lines, expected %zu:\n%s", what,
+                  n - before, want, text);
+    free(text);
+  }
+  return n;
+}
+
+/* Lines written at start and stop are outside the contract; each request and each
+ * callback attempt must add exactly one line. */
+START_TEST(test_log) {
+  tt_sim *s = tt_sim_new();
+  tt_listener *l = tt_listener_start();
+  char logf[PATH_MAX], *text, *body, *id;
+  const char *secrets[10];
+  size_t i, n = 0, lines;
+  tt_auth a;
+  tt_resp r;
+  int status;
+  tt_sim_path(s, "sim.log", logf);
+  tt_sim_launch(s, (const char *[]){"--log", logf, "--on-term", "finish", NULL});
+  text = tt_read_file(logf, NULL);
+  lines = text ? tt_count_lines(text) : 0;
+  free(text);
+  a.token = tt_get_token(s);
+  lines = log_grew(logf, lines, 1, "token");
+  tt_login_req(s, &r, a.token, "sim-user", "wrong-pw-123");
+  tt_resp_free(&r);
+  lines = log_grew(logf, lines, 1, "refused login");
+  a.session = tt_login_as(s, a.token, "sim-user", "sim-pass");
+  lines = log_grew(logf, lines, 1, "login");
+  tt_register(s, &a, TT_ACCOUNT, l->url, "cb-user", "cb-pass-xyz");
+  lines = log_grew(logf, lines, 1, "register");
+  body = tt_plain_body(1, 11);
+  id = tt_download_ok(s, &a, body);
+  ck_assert_uint_eq(tt_listener_wait(l, 1, 5.0), 1);
+  lines = log_grew(logf, lines, 2, "download and its callback attempt");
+  tt_m2m(s, &r, "POST", TT_LOGOUT, a.token, a.session, NULL);
+  tt_expect_status("logout", &r, 200);
+  tt_resp_free(&r);
+  log_grew(logf, lines, 1, "logout");
+  status = tt_sim_term(s);
+  ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit status %d", status);
+  text = tt_read_file(logf, NULL);
+  ck_assert_msg(text != NULL, "no log file %s", logf);
+  secrets[n++] = a.token;
+  secrets[n++] = a.session;
+  secrets[n++] = "sim-secret";
+  secrets[n++] = "c2ltLWtleTpzaW0tc2VjcmV0"; /* base64 of sim-key:sim-secret */
+  secrets[n++] = "sim-pass";
+  secrets[n++] = "wrong-pw-123";
+  secrets[n++] = "cb-pass-xyz";
+  for (i = 0; i < n; i++)
+    ck_assert_msg(strstr(text, secrets[i]) == NULL, "the log contains \"%s\":\n%s", secrets[i],
+                  text);
+  free(text);
+  free(body);
+  free(id);
+  tt_auth_free(&a);
+  tt_sim_free(s);
+  tt_listener_stop(l);
+}
+END_TEST
+
+START_TEST(test_log_stderr) {
+  tt_sim *s = tt_sim_start((const char *[]){"--log", "-", NULL});
+  char err[PATH_MAX], *text;
+  size_t lines;
+  tt_sim_path(s, "stderr", err);
+  tt_sleep(0.05);
+  text = tt_read_file(err, NULL);
+  lines = text ? tt_count_lines(text) : 0;
+  free(text);
+  free(tt_get_token(s));
+  log_grew(err, lines, 1, "token, logged to stderr");
+  ck_assert_int_eq(tt_sim_stop(s), 0);
+}
+END_TEST
+
+static void make_cert(const tt_sim *s, const char *cert, const char *key) {
+  char c[PATH_MAX], k[PATH_MAX];
+  tt_make_cert(tt_sim_path(s, cert, c), tt_sim_path(s, key, k));
+}
+
+START_TEST(test_tls) {
+  tt_sim *s = tt_sim_new();
+  char cert[PATH_MAX], key[PATH_MAX], other[PATH_MAX], path[PATH_MAX], want[128], *out;
+  tt_resp r;
+  make_cert(s, "cert.pem", "key.pem");
+  make_cert(s, "other.pem", "other-key.pem");
+  tt_sim_launch(s, (const char *[]){"--tls-cert", tt_sim_path(s, "cert.pem", cert), "--tls-key",
+                                    tt_sim_path(s, "key.pem", key), NULL});
+  snprintf(s->base, sizeof s->base, "https://127.0.0.1:%d", s->port);
+  s->cafile = tt_sim_path(s, "other.pem", other);
+  tt_req(s, &r, "GET", "/_sim/stats", NULL, NULL);
+  ck_assert_msg(r.rc == CURLE_PEER_FAILED_VERIFICATION, "another CA: %s",
+                curl_easy_strerror(r.rc));
+  tt_resp_free(&r);
+  s->cafile = NULL;
+  tt_req(s, &r, "GET", "/_sim/stats", NULL, NULL);
+  ck_assert_msg(r.rc != CURLE_OK && r.status == 0, "system CAs: %s, HTTP %ld",
+                curl_easy_strerror(r.rc), r.status);
+  tt_resp_free(&r);
+  s->cafile = cert;
+  tt_req(s, &r, "GET", "/_sim/stats", NULL, NULL);
+  tt_expect_status("with the CA", &r, 200);
+  tt_resp_free(&r);
+  free(tt_get_token(s));
+  tt_stats_expect(s, "https", TT_ST("tokens.issued", 1), NULL);
+  {
+    char url[80];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/_sim/stats", s->port);
+    tt_http(&r, "GET", url, NULL, NULL, 0, NULL);
+    ck_assert_msg(r.status != 200, "plain http answered 200 on the TLS port");
+    tt_resp_free(&r);
+  }
+  ck_assert_int_eq(tt_sim_term(s), 0);
+  out = tt_read_file(tt_sim_path(s, "stdout", path), NULL);
+  snprintf(want, sizeof want, "tsesim-sim: serving https://127.0.0.1:%d/api\n", s->port);
+  ck_assert_msg(out && strstr(out, want) != NULL, "stdout \"%s\" lacks \"%s\"", out, want);
+  free(out);
+  tt_sim_free(s);
+}
+END_TEST
+
+static Suite *suite(void) {
+  Suite *s = suite_create("sim_api");
+  TCase *tc = tt_tcase(s, "paths", 30);
+  tcase_add_test(tc, test_not_found_and_method);
+  tcase_add_test(tc, test_body_too_large);
+  tc = tt_tcase(s, "token", 20);
+  tcase_add_test(tc, test_token_bad_client);
+  tcase_add_test(tc, test_token_grant);
+  tcase_add_test(tc, test_token_reuse);
+  tcase_add_test(tc, test_token_expiry);
+  tc = tt_tcase(s, "session", 20);
+  tcase_add_test(tc, test_bearer_checks);
+  tcase_add_test(tc, test_session_checks);
+  tcase_add_test(tc, test_login_body);
+  tcase_add_test(tc, test_login_lockout);
+  tcase_add_test(tc, test_lock_after_option);
+  tcase_add_test(tc, test_session_idle);
+  tcase_add_test(tc, test_logout);
+  tc = tt_tcase(s, "callbacks", 20);
+  tcase_add_test(tc, test_callbacks_crud);
+  tcase_add_test(tc, test_callbacks_accounts);
+  tcase_add_loop_test(tc, test_callbacks_invalid, 0, (int)ARRAY_LEN(bad_registrations));
+  tc = tt_tcase(s, "download", 30);
+  tcase_add_test(tc, test_download_order);
+  tcase_add_loop_test(tc, test_download_device_rule, 0, (int)ARRAY_LEN(dev_cases));
+  tcase_add_test(tc, test_download_limits);
+  tcase_add_test(tc, test_download_plan);
+  tcase_add_test(tc, test_download_ok);
+  tc = tt_tcase(s, "admin", 20);
+  tcase_add_test(tc, test_stats_shape_and_reset);
+  tcase_add_test(tc, test_stats_reset_keeps_pending);
+  tcase_add_test(tc, test_faults_from_options);
+  tcase_add_test(tc, test_faults_round_trip);
+  tcase_add_test(tc, test_faults_bad_body);
+  tcase_add_test(tc, test_revoke);
+  tcase_add_test(tc, test_sim_never_faulted);
+  tc = tt_tcase(s, "process", 30);
+  tcase_add_test(tc, test_startup_and_sigterm);
+  tcase_add_test(tc, test_sigint);
+  tcase_add_loop_test(tc, test_bad_option, 0, (int)ARRAY_LEN(bad_opts));
+  tcase_add_test(tc, test_help_version);
+  tcase_add_test(tc, test_config_file);
+  tcase_add_test(tc, test_config_errors);
+  tcase_add_test(tc, test_log);
+  tcase_add_test(tc, test_log_stderr);
+  tcase_add_test(tc, test_tls);
+  return s;
+}
+
+TT_MAIN(suite)
