@@ -195,6 +195,17 @@ static inline void tt_sim_spawn(tt_sim *s, const char *const *args) {
   tt_sim_path(s, "port", portfile);
   tt_sim_path(s, "stdout", out);
   tt_sim_path(s, "stderr", err);
+  if (getenv("TT_SIM_VALGRIND")) { /* the simulator itself under valgrind: leaks fail its exit */
+    static char libtool[PATH_MAX];
+    snprintf(libtool, sizeof libtool, "%s/libtool", top && *top ? top : ".");
+    argv[n++] = libtool;
+    argv[n++] = "--mode=execute";
+    argv[n++] = "valgrind";
+    argv[n++] = "--quiet";
+    argv[n++] = "--error-exitcode=99";
+    argv[n++] = "--leak-check=full";
+    argv[n++] = "--errors-for-leak-kinds=definite,indirect";
+  }
   argv[n++] = prog;
   argv[n++] = "--port";
   argv[n++] = "0";
@@ -205,7 +216,8 @@ static inline void tt_sim_spawn(tt_sim *s, const char *const *args) {
     argv[n++] = args[i];
   }
   argv[n] = NULL;
-  ck_assert_msg(access(prog, X_OK) == 0, "%s: %s (is the simulator built?)", prog,
+  ck_assert_msg(access(prog, X_OK) == 0 && access(argv[0], X_OK) == 0,
+                "%s: %s (is the simulator built?)", argv[0],
                 strerror(errno));
   fflush(NULL);
   s->pid = fork();
@@ -215,7 +227,7 @@ static inline void tt_sim_spawn(tt_sim *s, const char *const *args) {
     int fe = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fo < 0 || fe < 0 || dup2(fo, 1) < 0 || dup2(fe, 2) < 0) _exit(126);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    execv(prog, (char *const *)argv);
+    execv(argv[0], (char *const *)argv);
     _exit(127);
   }
 }

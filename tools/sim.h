@@ -254,6 +254,7 @@ void sim_admin_handle(sim *s, const sim_rq *rq, sim_answer *a);
 /* sim_http.c */
 struct MHD_Daemon;
 struct MHD_Daemon *sim_http_start(sim *s, unsigned *port_out, char *err, size_t errsize);
+void sim_http_stop(struct MHD_Daemon *d); /* NULL ok: frees what start kept */
 
 /* ---- callback delivery (sim_deliver.c) ---- */
 typedef struct sim_dev {

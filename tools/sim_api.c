@@ -43,7 +43,8 @@ static int b64val(int c) {
 static char *b64decode(const char *in) {
   size_t n = strlen(in);
   while (n && in[n - 1] == '=') n--;
-  char *out = sim_xmalloc(n * 3 / 4 + 2);
+  size_t cap = n * 3 / 4 + 2;
+  char *out = sim_xcalloc(1, cap); /* zeroed: a secret freed half-decoded is NUL-ended */
   size_t o = 0;
   unsigned acc = 0;
   int bits = 0;

@@ -285,8 +285,16 @@ static char *read_file(const char *path, char *err, size_t errsize) {
   return b.p;
 }
 
+static char *tls_cert, *tls_key; /* libmicrohttpd keeps pointers to these until it stops */
+
+void sim_http_stop(struct MHD_Daemon *d) {
+  if (d) MHD_stop_daemon(d);
+  sim_free_secret(tls_key);
+  free(tls_cert);
+  tls_key = tls_cert = NULL;
+}
+
 struct MHD_Daemon *sim_http_start(sim *s, unsigned *port_out, char *err, size_t errsize) {
-  static char *tls_cert, *tls_key; /* libmicrohttpd keeps pointers to these */
   struct sockaddr_storage ss;
   memset(&ss, 0, sizeof ss);
   unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
@@ -311,8 +319,10 @@ struct MHD_Daemon *sim_http_start(sim *s, unsigned *port_out, char *err, size_t 
   opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, 120, NULL};
   if (s->cfg.tls_cert) {
     if (!(tls_cert = read_file(s->cfg.tls_cert, err, errsize)) ||
-        !(tls_key = read_file(s->cfg.tls_key, err, errsize)))
+        !(tls_key = read_file(s->cfg.tls_key, err, errsize))) {
+      sim_http_stop(NULL);
       return NULL;
+    }
     flags |= MHD_USE_TLS;
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, tls_cert};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, tls_key};
@@ -324,6 +334,7 @@ struct MHD_Daemon *sim_http_start(sim *s, unsigned *port_out, char *err, size_t 
   if (!d) {
     snprintf(err, errsize, "cannot serve on %s port %u (in use, or bad TLS files?)", s->cfg.bind,
              s->cfg.port);
+    sim_http_stop(NULL);
     return NULL;
   }
   const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);

@@ -75,19 +75,18 @@ int main(int argc, char **argv) {
          s.cfg.bind, v6 ? "]" : "", port);
   fflush(stdout);
   sim_log(&s, "start port=%u tls=%s", port, s.tls ? "yes" : "no");
+  int status = 0;
   if (s.cfg.port_file && write_port_file(s.cfg.port_file, port)) {
-    MHD_stop_daemon(d);
-    sim_deliver_stop(s.deliver, 0);
-    return 1;
+    status = 1;
+  } else {
+    int sig = 0;
+    while (sigwait(&sigs, &sig) != 0) {
+    }
+    sim_log(&s, "signal %d: stopping (%s pending callbacks)", sig,
+            s.cfg.on_term_finish ? "finishing" : "abandoning");
   }
-
-  int sig = 0;
-  while (sigwait(&sigs, &sig) != 0) {
-  }
-  sim_log(&s, "signal %d: stopping (%s pending callbacks)", sig,
-          s.cfg.on_term_finish ? "finishing" : "abandoning");
-  MHD_stop_daemon(d);
-  sim_deliver_stop(s.deliver, s.cfg.on_term_finish);
+  sim_http_stop(d);
+  sim_deliver_stop(s.deliver, status == 0 && s.cfg.on_term_finish);
   sim_buf b = {0};
   s.deliver = NULL;
   sim_stats_to_json(&s, &b);
@@ -98,5 +97,5 @@ int main(int argc, char **argv) {
   free(s.sessions);
   sim_config_free(&s.cfg);
   if (s.log && s.log != stderr) fclose(s.log);
-  return 0;
+  return status;
 }
