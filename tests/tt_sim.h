@@ -57,6 +57,12 @@ static inline double tt_now(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* A wait's timeout: ten times longer when the simulator runs under valgrind
+ * (TT_SIM_VALGRIND), where a TLS handshake alone can take a second. */
+static inline double tt_slow(double timeout) {
+  return getenv("TT_SIM_VALGRIND") ? timeout * 10 : timeout;
+}
+
 static inline void tt_sleep(double s) {
   struct timespec ts;
   ts.tv_sec = (time_t)s;
@@ -248,7 +254,7 @@ static inline const char *tt_sim_stderr_tail(const tt_sim *s) {
 
 /* Waits up to timeout seconds for the child to exit: its wait status, or -1. */
 static inline int tt_sim_wait_exit(tt_sim *s, double timeout) {
-  double end = tt_now() + timeout;
+  double end = tt_now() + tt_slow(timeout);
   int status;
   for (;;) {
     pid_t r = waitpid(s->pid, &status, WNOHANG);
@@ -265,7 +271,7 @@ static inline int tt_sim_wait_exit(tt_sim *s, double timeout) {
 /* Starts s with args (NULL-terminated, or NULL) and waits until its port file is complete. */
 static inline void tt_sim_launch(tt_sim *s, const char *const *args) {
   char portfile[PATH_MAX];
-  double end = tt_now() + 10.0;
+  double end = tt_now() + tt_slow(10.0);
   tt_sim_path(s, "port", portfile);
   tt_sim_spawn(s, args);
   for (;;) {
@@ -811,7 +817,7 @@ static inline long tt_stat(const tt_sim *s, const char *path) {
 
 /* Polls stats until path == want or timeout seconds pass; the last value. */
 static inline long tt_stat_wait(const tt_sim *s, const char *path, long want, double timeout) {
-  double end = tt_now() + timeout;
+  double end = tt_now() + tt_slow(timeout);
   long v;
   while ((v = tt_stat(s, path)) != want && tt_now() < end) tt_sleep(0.01);
   return v;
@@ -1060,6 +1066,7 @@ static inline void tt_listener_delay(tt_listener *l, unsigned n, double seconds)
 static inline size_t tt_listener_wait(tt_listener *l, size_t n, double timeout) {
   struct timespec ts;
   size_t got;
+  timeout = tt_slow(timeout);
   clock_gettime(CLOCK_MONOTONIC, &ts);
   ts.tv_sec += (time_t)timeout;
   ts.tv_nsec += (long)((timeout - (double)(time_t)timeout) * 1e9);
@@ -1135,7 +1142,7 @@ static inline void tt_cleanup(void) {
 static inline TCase *tt_tcase(Suite *s, const char *name, double timeout) {
   TCase *tc = tcase_create(name);
   tcase_add_checked_fixture(tc, NULL, tt_cleanup);
-  tcase_set_timeout(tc, timeout);
+  tcase_set_timeout(tc, tt_slow(timeout));
   suite_add_tcase(s, tc);
   return tc;
 }
