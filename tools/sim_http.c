@@ -297,8 +297,10 @@ void sim_http_stop(struct MHD_Daemon *d) {
 struct MHD_Daemon *sim_http_start(sim *s, unsigned *port_out, char *err, size_t errsize) {
   struct sockaddr_storage ss;
   memset(&ss, 0, sizeof ss);
+  /* A thread per connection, so that latency or a slow body never holds up
+   * another client; poll(), so no FD_SETSIZE limit. */
   unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                   MHD_USE_ERROR_LOG;
+                   MHD_USE_POLL | MHD_USE_ERROR_LOG;
   if (strchr(s->cfg.bind, ':')) {
     struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
     in6->sin6_family = AF_INET6;
