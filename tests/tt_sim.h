@@ -101,7 +101,7 @@ static inline void tt_write_file(const char *path, const char *text) {
   ck_assert_int_eq(fclose(f), 0);
 }
 
-/* A fresh directory $top_builddir/tests/tmp-sim-XXXXXX (absolute path) in out. */
+/* A fresh mkdtemp directory under $top_builddir/tests (absolute path) in out. */
 static inline void tt_mkdtemp(char out[PATH_MAX]) {
   const char *top = getenv("top_builddir");
   char tmpl[PATH_MAX];

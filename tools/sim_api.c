@@ -299,19 +299,19 @@ static void do_callbacks(sim *s, const sim_rq *rq, sim_answer *a) {
   const char *slash = strchr(rest, '/');
   char *account = sim_xstrndup(rest, slash ? (size_t)(slash - rest) : strlen(rest));
   const char *service = NULL;
-  int is_delete = !strcmp(rq->method, "DELETE");
-  if (slash) {
-    if (strncmp(slash, "/name/", 6) || !slash[6] || strchr(slash + 6, '/') || !is_delete) {
-      if (!strncmp(slash, "/name/", 6) && slash[6] && !strchr(slash + 6, '/'))
-        sim_answer_error(a, 405, "REQUEST_FAILED.MethodNotAllowed", "Use DELETE on this path.");
-      else
-        sim_answer_error(a, 404, "REQUEST_FAILED.NotFound", "No such resource.");
-      free(account);
-      return;
-    }
-    service = slash + 6;
+  const char *method_error = NULL;
+  if (slash) { /* only ".../name/{service}", and only DELETE there */
+    if (strncmp(slash, "/name/", 6) == 0 && slash[6] && !strchr(slash + 6, '/'))
+      service = slash + 6;
+    if (service && strcmp(rq->method, "DELETE")) method_error = "Use DELETE on this path.";
   } else if (strcmp(rq->method, "POST") && strcmp(rq->method, "GET")) {
-    sim_answer_error(a, 405, "REQUEST_FAILED.MethodNotAllowed", "Use POST or GET on this path.");
+    method_error = "Use POST or GET on this path.";
+  }
+  if ((slash && !service) || method_error) {
+    if (method_error)
+      sim_answer_error(a, 405, "REQUEST_FAILED.MethodNotAllowed", "%s", method_error);
+    else
+      sim_answer_error(a, 404, "REQUEST_FAILED.NotFound", "No such resource.");
     free(account);
     return;
   }

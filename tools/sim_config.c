@@ -4,6 +4,7 @@
  * "--name value".
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,10 +15,14 @@
 
 typedef int (*opt_fn)(sim_config *cfg, const char *value, char *err, size_t errsize);
 
+/* An option either has its own handler, or sets a field at off by kind. */
+enum { OPT_FN, OPT_PATH, OPT_SECONDS, OPT_FLAG };
+
 typedef struct opt {
   const char *name;
-  int flag; /* takes no value on the command line */
-  opt_fn fn;
+  int kind;   /* OPT_FLAG takes no value on the command line */
+  opt_fn fn;  /* OPT_FN */
+  size_t off; /* the field in sim_config, for the other kinds */
   const char *help;
 } opt;
 
@@ -88,26 +93,6 @@ static int o_port(sim_config *c, const char *v, char *err, size_t errsize) {
   return 0;
 }
 
-static int o_port_file(sim_config *c, const char *v, char *e, size_t es) {
-  (void)e, (void)es;
-  return set_str(&c->port_file, v);
-}
-static int o_tls_cert(sim_config *c, const char *v, char *e, size_t es) {
-  (void)e, (void)es;
-  return set_str(&c->tls_cert, v);
-}
-static int o_tls_key(sim_config *c, const char *v, char *e, size_t es) {
-  (void)e, (void)es;
-  return set_str(&c->tls_key, v);
-}
-static int o_log(sim_config *c, const char *v, char *e, size_t es) {
-  (void)e, (void)es;
-  return set_str(&c->log_path, v);
-}
-static int o_cacert(sim_config *c, const char *v, char *e, size_t es) {
-  (void)e, (void)es;
-  return set_str(&c->callback_cacert, v);
-}
 
 static void clients_free(sim_config *c) {
   for (size_t i = 0; i < c->n_clients; i++) {
@@ -200,15 +185,6 @@ static int o_account(sim_config *c, const char *v, char *err, size_t errsize) {
   return 0;
 }
 
-static int o_token_lifetime(sim_config *c, const char *v, char *err, size_t es) {
-  return parse_seconds(v, &c->token_lifetime, err, es);
-}
-static int o_session_idle(sim_config *c, const char *v, char *err, size_t es) {
-  return parse_seconds(v, &c->session_idle, err, es);
-}
-static int o_redelivery(sim_config *c, const char *v, char *err, size_t es) {
-  return parse_seconds(v, &c->redelivery_interval, err, es);
-}
 static int o_cb_timeout(sim_config *c, const char *v, char *err, size_t es) {
   if (parse_seconds(v, &c->callback_timeout, err, es)) return -1;
   if (c->callback_timeout <= 0) {
@@ -280,43 +256,53 @@ static int flag_value(const char *v, int *dst, char *err, size_t es) {
   }
   return 0;
 }
-static int o_dup(sim_config *c, const char *v, char *err, size_t es) {
-  return flag_value(v, &c->faults.callback_duplicate, err, es);
-}
-static int o_reorder(sim_config *c, const char *v, char *err, size_t es) {
-  return flag_value(v, &c->faults.callback_reorder, err, es);
-}
-static int o_down(sim_config *c, const char *v, char *err, size_t es) {
-  return flag_value(v, &c->faults.listener_down, err, es);
-}
 
 static int o_config(sim_config *c, const char *v, char *err, size_t es);
 
+#define FN(f) OPT_FN, f, 0
+#define FIELD(kind, member) kind, NULL, offsetof(sim_config, member)
 static const opt options[] = {
-    {"bind", 0, o_bind, "ADDR   loopback address to listen on (127.0.0.1)"},
-    {"port", 0, o_port, "N      TCP port, 0 picks a free one (0)"},
-    {"port-file", 0, o_port_file, "F  write the port to F once ready"},
-    {"config", 0, o_config, "F    read options from F (name = value lines)"},
-    {"client", 0, o_client, "KEY:SECRET  OAuth client (sim-key:sim-secret)"},
-    {"user", 0, o_user, "NAME:PASSWORD[:ACCOUNT,...]  M2M user (sim-user:sim-pass)"},
-    {"account", 0, o_account, "NAME[:PLAN,...]  account (0000123456-00001:M2M_4G)"},
-    {"token-lifetime", 0, o_token_lifetime, "S  access-token lifetime (3600)"},
-    {"session-idle", 0, o_session_idle, "S  session idle timeout (1200)"},
-    {"lock-after", 0, o_lock_after, "N  failed logins that lock a user (5)"},
-    {"redelivery-interval", 0, o_redelivery, "S  between callback attempts (300)"},
-    {"callback-workers", 0, o_workers, "N  concurrent callback deliveries (8)"},
-    {"callback-timeout", 0, o_cb_timeout, "S  timeout of one delivery (10)"},
-    {"callback-cacert", 0, o_cacert, "F  CA bundle for https listeners"},
-    {"on-term", 0, o_on_term, "finish|abandon  pending callbacks on SIGTERM (abandon)"},
-    {"tls-cert", 0, o_tls_cert, "F  serve HTTPS with this PEM certificate"},
-    {"tls-key", 0, o_tls_key, "F   ... and this PEM key"},
-    {"log", 0, o_log, "F         one line per request to F (- for stderr)"},
-    {"latency-ms", 0, o_latency, "N  delay every /api answer (0)"},
-    {"fault", 0, o_fault, "SPEC    fault rule KIND[:key=value,...] (repeatable)"},
-    {"callback-duplicate", 1, o_dup, "  deliver every callback twice"},
-    {"callback-reorder", 1, o_reorder, "  deliver callbacks in reverse order"},
-    {"listener-down", 1, o_down, "     every delivery fails as if the listener were down"},
+    {"bind", FN(o_bind), "ADDR   loopback address to listen on (127.0.0.1)"},
+    {"port", FN(o_port), "N      TCP port, 0 picks a free one (0)"},
+    {"port-file", FIELD(OPT_PATH, port_file), "F  write the port to F once ready"},
+    {"config", FN(o_config), "F    read options from F (name = value lines)"},
+    {"client", FN(o_client), "KEY:SECRET  OAuth client (sim-key:sim-secret)"},
+    {"user", FN(o_user), "NAME:PASSWORD[:ACCOUNT,...]  M2M user (sim-user:sim-pass)"},
+    {"account", FN(o_account), "NAME[:PLAN,...]  account (0000123456-00001:M2M_4G)"},
+    {"token-lifetime", FIELD(OPT_SECONDS, token_lifetime), "S  access-token lifetime (3600)"},
+    {"session-idle", FIELD(OPT_SECONDS, session_idle), "S  session idle timeout (1200)"},
+    {"lock-after", FN(o_lock_after), "N  failed logins that lock a user (5)"},
+    {"redelivery-interval", FIELD(OPT_SECONDS, redelivery_interval),
+     "S  between callback attempts (300)"},
+    {"callback-workers", FN(o_workers), "N  concurrent callback deliveries (8)"},
+    {"callback-timeout", FN(o_cb_timeout), "S  timeout of one delivery (10)"},
+    {"callback-cacert", FIELD(OPT_PATH, callback_cacert), "F  CA bundle for https listeners"},
+    {"on-term", FN(o_on_term), "finish|abandon  pending callbacks on SIGTERM (abandon)"},
+    {"tls-cert", FIELD(OPT_PATH, tls_cert), "F  serve HTTPS with this PEM certificate"},
+    {"tls-key", FIELD(OPT_PATH, tls_key), "F   ... and this PEM key"},
+    {"log", FIELD(OPT_PATH, log_path), "F         one line per request to F (- for stderr)"},
+    {"latency-ms", FN(o_latency), "N  delay every /api answer (0)"},
+    {"fault", FN(o_fault), "SPEC    fault rule KIND[:key=value,...] (repeatable)"},
+    {"callback-duplicate", FIELD(OPT_FLAG, faults.callback_duplicate),
+     "  deliver every callback twice"},
+    {"callback-reorder", FIELD(OPT_FLAG, faults.callback_reorder),
+     "  deliver callbacks in reverse order"},
+    {"listener-down", FIELD(OPT_FLAG, faults.listener_down),
+     "     every delivery fails as if the listener were down"},
 };
+#undef FN
+#undef FIELD
+
+/* Applies one option's value to c; 0, or -1 with the reason in err. */
+static int apply(const opt *o, sim_config *c, const char *v, char *err, size_t es) {
+  void *field = (char *)c + o->off;
+  switch (o->kind) {
+  case OPT_PATH: return set_str(field, v);
+  case OPT_SECONDS: return parse_seconds(v, field, err, es);
+  case OPT_FLAG: return flag_value(v, field, err, es);
+  default: return o->fn(c, v, err, es);
+  }
+}
 
 static const opt *find_opt(const char *name, size_t len) {
   for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
@@ -365,10 +351,10 @@ static int o_config(sim_config *c, const char *path, char *err, size_t es) {
     if (!o) {
       snprintf(err, es, "%s:%u: unknown option '%s'", path, lineno, name);
       rc = -1;
-    } else if (!eq && !o->flag) {
+    } else if (!eq && o->kind != OPT_FLAG) {
       snprintf(err, es, "%s:%u: '%s' needs '= value'", path, lineno, name);
       rc = -1;
-    } else if (o->fn(c, value, why, sizeof why)) {
+    } else if (apply(o, c, value, why, sizeof why)) {
       snprintf(err, es, "%s:%u: %s: %s", path, lineno, name, why);
       rc = -1;
     }
@@ -428,7 +414,7 @@ int sim_config_parse(sim_config *c, int argc, char **argv) {
       return -1;
     }
     const char *value = eq ? eq + 1 : "";
-    if (!eq && !o->flag) {
+    if (!eq && o->kind != OPT_FLAG) {
       if (i + 1 >= argc) {
         fprintf(stderr, "tsesim-sim: --%s needs a value\n", o->name);
         return -1;
@@ -436,7 +422,7 @@ int sim_config_parse(sim_config *c, int argc, char **argv) {
       value = argv[++i];
     }
     char err[512];
-    if (o->fn(c, value, err, sizeof err)) {
+    if (apply(o, c, value, err, sizeof err)) {
       fprintf(stderr, "tsesim-sim: --%s: %s\n", o->name, err);
       return -1;
     }
