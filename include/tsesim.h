@@ -171,9 +171,10 @@ typedef void (*tsesim_log_fn)(int level, const char *line, void *payload);
 typedef enum tsesim_token_kind { TSESIM_TOKEN_ACCESS = 1, TSESIM_TOKEN_SESSION = 2 } tsesim_token_kind;
 typedef void (*tsesim_token_fn)(tsesim_token_kind kind, const char *token, long expires_in,
                                 void *payload);
-/* Time, for back-off and token expiry: a monotonic clock in milliseconds and
- * a sleep. NULL: the real ones. Tests and event loops supply their own. */
-typedef long long (*tsesim_clock_fn)(void *payload);
+/* Time, for back-off and token expiry: a monotonic clock in seconds and a
+ * sleep in milliseconds. NULL: the real ones. Tests and event loops supply
+ * their own. */
+typedef double (*tsesim_clock_fn)(void *payload);
 typedef void (*tsesim_sleep_fn)(long ms, void *payload);
 
 typedef struct tsesim_options {
@@ -237,6 +238,19 @@ TSESIM_EXTERN tsesim_code tsesim_client_logout(tsesim_client *client);
  * a user after 5 failed logins). */
 TSESIM_EXTERN tsesim_code tsesim_client_download(char **out_request_id, tsesim_client *client,
                                                  const tsesim_request *req);
+/* Registers url as the account's listener for service_name (NULL:
+ * "DeviceProfileService"): ThingSpace POSTs the callbacks there and echoes
+ * username/password (both optional, NULL to omit) in each. Replaces an earlier
+ * registration of that service. Tokens and retries as for the download. */
+TSESIM_EXTERN tsesim_code tsesim_client_register_callback(tsesim_client *client,
+                                                          const char *account_name,
+                                                          const char *service_name,
+                                                          const char *url, const char *username,
+                                                          const char *password);
+/* Removes the account's listener for service_name (NULL: "DeviceProfileService"). */
+TSESIM_EXTERN tsesim_code tsesim_client_unregister_callback(tsesim_client *client,
+                                                            const char *account_name,
+                                                            const char *service_name);
 /* Why the last call on client failed. Borrowed, valid until the next call. */
 TSESIM_EXTERN const char *tsesim_client_errmsg(const tsesim_client *client);
 /* The HTTP answer of the last failure, or NULL when it had none. Borrowed. */

@@ -12,7 +12,7 @@
 
 long long tsesim__now_ms(tsesim_client *c) {
   struct timespec ts;
-  if (c->clock_fn) return c->clock_fn(c->time_payload);
+  if (c->clock_fn) return (long long)(c->clock_fn(c->time_payload) * 1000.0);
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

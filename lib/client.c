@@ -91,15 +91,16 @@ static void drop_session(tsesim_client *c) {
 }
 
 /* ---- one request with the safe retries ---- */
-static tsesim_code send_with_retries(tsesim_client *c, const char *path, const char *body,
-                                     size_t len, tsesim__auth auth, int no_resend, long *status) {
+static tsesim_code send_with_retries(tsesim_client *c, const char *method, const char *path,
+                                     const char *body, size_t len, tsesim__auth auth,
+                                     int no_resend, long *status) {
   unsigned attempt;
   tsesim_code rc = TSESIM_OK;
   tsesim__exchange x;
   *status = 0;
   for (attempt = 1;; attempt++) {
     long wait;
-    rc = tsesim__http_post(c, path, body, len, auth, no_resend, &x);
+    rc = tsesim__http_send(c, method, path, body, len, auth, no_resend, &x);
     if (rc == TSESIM_OK) {
       if (x.status != 429 && x.status != 503) {
         *status = x.status;
@@ -111,13 +112,13 @@ static tsesim_code send_with_retries(tsesim_client *c, const char *path, const c
     }
     if (attempt >= c->max_attempts) break;
     wait = tsesim__backoff_ms(c, attempt, rc == TSESIM_OK ? c->retry_after : -1);
-    tsesim__client_log(c, 1, "POST %s: %s; retrying in %ld ms (attempt %u of %u)", path,
+    tsesim__client_log(c, 1, "%s %s: %s; retrying in %ld ms (attempt %u of %u)", method, path,
                        rc == TSESIM_OK ? (x.status == 429 ? "429" : "503") : "nothing was sent",
                        wait, attempt + 1, c->max_attempts);
     tsesim__sleep_ms(c, wait);
   }
   if (rc == TSESIM_OK) {
-    tsesim__client_fail(c, "POST %s: still %ld after %u attempts", path, x.status,
+    tsesim__client_fail(c, "%s %s: still %ld after %u attempts", method, path, x.status,
                         c->max_attempts);
     return TSESIM_E_RATE_LIMITED;
   }
@@ -161,7 +162,7 @@ static tsesim_code fetch_access(tsesim_client *c) {
     tsesim__client_fail(c, "the access token is not usable and no OAuth client is set");
     return TSESIM_E_AUTH;
   }
-  rc = send_with_retries(c, P_TOKEN, form, sizeof form - 1, TSESIM__AUTH_BASIC, 0, &status);
+  rc = send_with_retries(c, "POST", P_TOKEN, form, sizeof form - 1, TSESIM__AUTH_BASIC, 0, &status);
   if (rc != TSESIM_OK) return rc;
   if (status >= 400 && status < 500) {
     api_failure(c, "token", status);
@@ -223,7 +224,7 @@ static tsesim_code fetch_session(tsesim_client *c) {
   }
   for (;;) {
     if ((rc = ensure_access(c)) != TSESIM_OK) break;
-    rc = send_with_retries(c, P_LOGIN, body, strlen(body), TSESIM__AUTH_BEARER, 0, &status);
+    rc = send_with_retries(c, "POST", P_LOGIN, body, strlen(body), TSESIM__AUTH_BEARER, 0, &status);
     if (rc != TSESIM_OK) break;
     if (status >= 200 && status < 300) break;
     set_last_error(c, status);
@@ -390,7 +391,7 @@ tsesim_code tsesim_client_logout(tsesim_client *c) {
   begin_call(c);
   if (!c->session_token) return TSESIM_OK;
   if ((rc = ensure_access(c)) != TSESIM_OK) return rc;
-  rc = send_with_retries(c, P_LOGOUT, "", 0, TSESIM__AUTH_SESSION, 0, &status);
+  rc = send_with_retries(c, "POST", P_LOGOUT, "", 0, TSESIM__AUTH_SESSION, 0, &status);
   if (rc != TSESIM_OK) return rc;
   if (status >= 300) {
     set_last_error(c, status);
@@ -403,12 +404,43 @@ tsesim_code tsesim_client_logout(tsesim_client *c) {
   return TSESIM_OK;
 }
 
+/* A call on an /m2m path with the session: tokens obtained as needed, one
+ * new access token and replay on a 401 gateway fault, one new login and
+ * replay on SessionToken.Expired. TSESIM_OK with a 2xx *status, else the
+ * failure (last_error and errmsg set). */
+static tsesim_code m2m_call(tsesim_client *c, const char *method, const char *path,
+                            const char *body, size_t len, int no_resend, const char *what,
+                            long *status) {
+  int new_access = 0, new_session = 0;
+  tsesim_code rc;
+  for (;;) {
+    if ((rc = ensure_access(c)) != TSESIM_OK) return rc;
+    if (!c->session_token && (rc = fetch_session(c)) != TSESIM_OK) return rc;
+    rc = send_with_retries(c, method, path, body, len, TSESIM__AUTH_SESSION, no_resend, status);
+    if (rc != TSESIM_OK) return rc;
+    if (*status >= 200 && *status < 300) return TSESIM_OK;
+    set_last_error(c, *status);
+    if (gateway_fault(c, *status) && !new_access) {
+      new_access = 1;
+      tsesim__client_log(c, 1, "%s: access token refused; fetching a new one, once", what);
+      drop_access(c);
+      continue;
+    }
+    if (c->last_error && ends_with(c->last_error->code, "SessionToken.Expired") && !new_session) {
+      new_session = 1;
+      tsesim__client_log(c, 1, "%s: session expired; logging in again, once", what);
+      drop_session(c);
+      continue;
+    }
+    return api_failure(c, what, *status);
+  }
+}
+
 tsesim_code tsesim_client_download(char **out_request_id, tsesim_client *c,
                                    const tsesim_request *req) {
   char *body = NULL;
   size_t len = 0, n;
   long status;
-  int new_access = 0, new_session = 0;
   tsesim_code rc;
   char errbuf[TSESIM_ERRBUF_SIZE];
   if (out_request_id) *out_request_id = NULL;
@@ -417,49 +449,107 @@ tsesim_code tsesim_client_download(char **out_request_id, tsesim_client *c,
   n = tsesim_request_device_count(req);
   rc = tsesim_request_to_json(&body, &len, req);
   if (rc != TSESIM_OK) {
-    tsesim__client_fail(c, "download: the request %s", rc == TSESIM_E_LIMIT
-                                                            ? "holds more than 10000 devices"
-                                                        : rc == TSESIM_E_INVAL ? "holds no device"
-                                                                               : "cannot be serialized");
+    tsesim__client_fail(c, "download: the request %s",
+                        rc == TSESIM_E_LIMIT   ? "holds more than 10000 devices"
+                        : rc == TSESIM_E_INVAL ? "holds no device"
+                                               : "cannot be serialized");
     return rc;
   }
-  for (;;) {
-    if ((rc = ensure_access(c)) != TSESIM_OK) break;
-    if (!c->session_token && (rc = fetch_session(c)) != TSESIM_OK) break;
-    rc = send_with_retries(c, P_DOWNLOAD, body, len, TSESIM__AUTH_SESSION, 1, &status);
-    if (rc == TSESIM_E_UNKNOWN_OUTCOME) {
-      tsesim__client_fail(c, "download of %lu device%s: sent, but no complete answer came; it "
-                             "may have been acted on, so it was not sent again",
-                          (unsigned long)n, n == 1 ? "" : "s");
-      break;
+  rc = m2m_call(c, "POST", P_DOWNLOAD, body, len, 1, "download", &status);
+  if (rc == TSESIM_E_UNKNOWN_OUTCOME) {
+    tsesim__client_fail(c, "download of %lu device%s: sent, but no complete answer came; it "
+                           "may have been acted on, so it was not sent again",
+                        (unsigned long)n, n == 1 ? "" : "s");
+  } else if (rc == TSESIM_OK) {
+    rc = tsesim_response_parse(out_request_id, c->resp, c->resp_len, errbuf);
+    if (rc == TSESIM_E_PARSE) {
+      set_last_error(c, status);
+      tsesim__client_fail(c, "download: %ld answer without a requestId: %s", status, errbuf);
+      rc = TSESIM_E_HTTP;
     }
-    if (rc != TSESIM_OK) break;
-    if (status >= 200 && status < 300) {
-      rc = tsesim_response_parse(out_request_id, c->resp, c->resp_len, errbuf);
-      if (rc == TSESIM_E_PARSE) {
-        set_last_error(c, status);
-        tsesim__client_fail(c, "download: %ld answer without a requestId: %s", status, errbuf);
-        rc = TSESIM_E_HTTP;
-      }
-      break;
-    }
-    set_last_error(c, status);
-    if (gateway_fault(c, status) && !new_access) {
-      new_access = 1;
-      tsesim__client_log(c, 1, "download: access token refused; fetching a new one, once");
-      drop_access(c);
-      continue;
-    }
-    if (c->last_error && ends_with(c->last_error->code, "SessionToken.Expired") && !new_session) {
-      new_session = 1;
-      tsesim__client_log(c, 1, "download: session expired; logging in again, once");
-      drop_session(c);
-      continue;
-    }
-    rc = api_failure(c, "download", status);
-    break;
   }
   tsesim_free(body);
+  return rc;
+}
+
+/* "/m2m/v1/callbacks/<account>[/name/<service>]", path parts escaped. */
+static char *callbacks_path(tsesim_client *c, const char *account, const char *service) {
+  char *a = curl_easy_escape(c->easy, account, 0), *s = NULL, *path = NULL;
+  if (a && (!service || (s = curl_easy_escape(c->easy, service, 0)))) {
+    size_t n = strlen(a) + (s ? strlen(s) + 6 : 0) + 20;
+    if ((path = tsesim__malloc(n)))
+      snprintf(path, n, "/m2m/v1/callbacks/%s%s%s", a, s ? "/name/" : "", s ? s : "");
+  }
+  curl_free(a);
+  curl_free(s);
+  return path;
+}
+
+tsesim_code tsesim_client_register_callback(tsesim_client *c, const char *account_name,
+                                            const char *service_name, const char *url,
+                                            const char *username, const char *password) {
+  json_t *o;
+  char *body = NULL, *path;
+  long status;
+  tsesim_code rc;
+  if (!c) return TSESIM_E_INVAL;
+  begin_call(c);
+  if (!account_name || !*account_name || !url ||
+      (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0)) {
+    tsesim__client_fail(c, "register callback: %s",
+                        !account_name || !*account_name ? "account_name is empty"
+                                                        : "url must be http:// or https://");
+    return TSESIM_E_INVAL;
+  }
+  o = json_pack("{s:s,s:s}", "name", service_name ? service_name : "DeviceProfileService", "url",
+                url);
+  if (o && username && json_object_set_new(o, "username", json_string(username))) {
+    json_decref(o);
+    o = NULL;
+  }
+  if (o && password && json_object_set_new(o, "password", json_string(password))) {
+    json_decref(o);
+    o = NULL;
+  }
+  body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+  json_decref(o);
+  path = callbacks_path(c, account_name, NULL);
+  if (!body || !path) {
+    rc = TSESIM_E_NOMEM;
+    tsesim__client_fail(c, "register callback: out of memory or text that is not UTF-8");
+  } else {
+    rc = m2m_call(c, "POST", path, body, strlen(body), 0, "register callback", &status);
+  }
+  if (body) { /* it holds the listener's password */
+    volatile char *v = body;
+    json_malloc_t m;
+    json_free_t f;
+    while (*v) *v++ = '\0';
+    json_get_alloc_funcs(&m, &f);
+    f(body);
+  }
+  tsesim__free(path);
+  return rc;
+}
+
+tsesim_code tsesim_client_unregister_callback(tsesim_client *c, const char *account_name,
+                                              const char *service_name) {
+  char *path;
+  long status;
+  tsesim_code rc;
+  if (!c) return TSESIM_E_INVAL;
+  begin_call(c);
+  if (!account_name || !*account_name) {
+    tsesim__client_fail(c, "unregister callback: account_name is empty");
+    return TSESIM_E_INVAL;
+  }
+  path = callbacks_path(c, account_name, service_name ? service_name : "DeviceProfileService");
+  if (!path) {
+    tsesim__client_fail(c, "unregister callback: out of memory");
+    return TSESIM_E_NOMEM;
+  }
+  rc = m2m_call(c, "DELETE", path, "", 0, 0, "unregister callback", &status);
+  tsesim__free(path);
   return rc;
 }
 

@@ -226,19 +226,19 @@ static struct curl_slist *build_headers(tsesim_client *c, tsesim__auth auth) {
 }
 
 /* How far did a failed transfer get? */
-static tsesim_code classify(tsesim_client *c, CURLcode cc, const char *path, int no_resend,
-                            tsesim__exchange *x) {
+static tsesim_code classify(tsesim_client *c, CURLcode cc, const char *method, const char *path,
+                            int no_resend, tsesim__exchange *x) {
   long request_size = 0;
   const char *what = curl_easy_strerror(cc);
   curl_easy_getinfo(c->easy, CURLINFO_REQUEST_SIZE, &request_size);
   x->nothing_sent = request_size == 0 && cc != CURLE_SEND_FAIL_REWIND;
   if (cc == CURLE_WRITE_ERROR && c->resp_over) {
-    tsesim__client_fail(c, "POST %s: the answer is larger than %lu bytes", path,
+    tsesim__client_fail(c, "%s %s: the answer is larger than %lu bytes", method, path,
                         (unsigned long)c->max_response);
     return TSESIM_E_HTTP;
   }
   if (cc == CURLE_OUT_OF_MEMORY || (cc == CURLE_WRITE_ERROR && !c->resp_over)) {
-    tsesim__client_fail(c, "POST %s: out of memory", path);
+    tsesim__client_fail(c, "%s %s: out of memory", method, path);
     return TSESIM_E_NOMEM;
   }
   if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CONNECT_ERROR ||
@@ -246,18 +246,18 @@ static tsesim_code classify(tsesim_client *c, CURLcode cc, const char *path, int
       cc == CURLE_SSL_CIPHER || cc == CURLE_SSL_ISSUER_ERROR ||
       cc == CURLE_SSL_PINNEDPUBKEYNOTMATCH) {
     x->nothing_sent = 1;
-    tsesim__client_fail(c, "POST %s: TLS: %s", path, what);
+    tsesim__client_fail(c, "%s %s: TLS: %s", method, path, what);
     return TSESIM_E_TLS;
   }
   if (!x->nothing_sent && no_resend) {
-    tsesim__client_fail(c, "POST %s: sent, but no complete answer came (%s)", path, what);
+    tsesim__client_fail(c, "%s %s: sent, but no complete answer came (%s)", method, path, what);
     return TSESIM_E_UNKNOWN_OUTCOME;
   }
   if (cc == CURLE_OPERATION_TIMEDOUT) {
-    tsesim__client_fail(c, "POST %s: timed out (%s)", path, what);
+    tsesim__client_fail(c, "%s %s: timed out (%s)", method, path, what);
     return TSESIM_E_TIMEOUT;
   }
-  tsesim__client_fail(c, "POST %s: %s", path, what);
+  tsesim__client_fail(c, "%s %s: %s", method, path, what);
   return TSESIM_E_TRANSPORT;
 }
 
@@ -273,8 +273,9 @@ void tsesim__http_setup(tsesim_client *c) {
   }
 }
 
-tsesim_code tsesim__http_post(tsesim_client *c, const char *path, const char *body, size_t len,
-                              tsesim__auth auth, int no_resend, tsesim__exchange *x) {
+tsesim_code tsesim__http_send(tsesim_client *c, const char *method, const char *path,
+                              const char *body, size_t len, tsesim__auth auth, int no_resend,
+                              tsesim__exchange *x) {
   struct curl_slist *h;
   char *url;
   size_t n = strlen(c->base_url) + strlen(path) + 1;
@@ -287,13 +288,13 @@ tsesim_code tsesim__http_post(tsesim_client *c, const char *path, const char *bo
   c->retry_after = -1;
   if (c->resp) c->resp[0] = '\0';
   if (!(url = tsesim__malloc(n))) {
-    tsesim__client_fail(c, "POST %s: out of memory", path);
+    tsesim__client_fail(c, "%s %s: out of memory", method, path);
     return TSESIM_E_NOMEM;
   }
   snprintf(url, n, "%s%s", c->base_url, path);
   if (!(h = build_headers(c, auth))) {
     tsesim__free(url);
-    tsesim__client_fail(c, "POST %s: out of memory", path);
+    tsesim__client_fail(c, "%s %s: out of memory", method, path);
     return TSESIM_E_NOMEM;
   }
   curl_easy_setopt(c->easy, CURLOPT_URL, url);
@@ -312,15 +313,17 @@ tsesim_code tsesim__http_post(tsesim_client *c, const char *path, const char *bo
     curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, body);
   }
   curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+  curl_easy_setopt(c->easy, CURLOPT_CUSTOMREQUEST, strcmp(method, "POST") ? method : NULL);
   cc = curl_easy_perform(c->easy);
+  curl_easy_setopt(c->easy, CURLOPT_CUSTOMREQUEST, (char *)NULL);
   curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
   curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, (char *)NULL);
   c->upload = NULL;
   free_headers(h);
   tsesim__free(url);
   if (cc != CURLE_OK) {
-    tsesim_code rc = classify(c, cc, path, no_resend, x);
-    tsesim__client_log(c, 2, "POST %s: no answer after %lld ms (%s)", path,
+    tsesim_code rc = classify(c, cc, method, path, no_resend, x);
+    tsesim__client_log(c, 2, "%s %s: no answer after %lld ms (%s)", method, path,
                        tsesim__now_ms(c) - t0, tsesim_code_name(rc));
     return rc;
   }
@@ -328,13 +331,13 @@ tsesim_code tsesim__http_post(tsesim_client *c, const char *path, const char *bo
   x->nothing_sent = 0;
   if (!c->resp) { /* an empty answer: keep resp a valid empty string */
     if (!(c->resp = tsesim__malloc(1))) {
-      tsesim__client_fail(c, "POST %s: out of memory", path);
+      tsesim__client_fail(c, "%s %s: out of memory", method, path);
       return TSESIM_E_NOMEM;
     }
     c->resp_cap = 1;
     c->resp[0] = '\0';
   }
-  tsesim__client_log(c, 2, "POST %s -> %ld in %lld ms", path, x->status,
+  tsesim__client_log(c, 2, "%s %s -> %ld in %lld ms", method, path, x->status,
                      tsesim__now_ms(c) - t0);
   return TSESIM_OK;
 }

@@ -139,13 +139,14 @@ typedef struct tsesim__exchange {
 
 /* Sets the handle's callbacks (answer, headers, redacted debug log). */
 void tsesim__http_setup(tsesim_client *c);
-/* POSTs body to base_url + path. TSESIM_OK when a complete answer came (any
+/* Sends method (POST, DELETE, GET) with body to base_url + path. TSESIM_OK when a complete answer came (any
  * status; body in c->resp). Otherwise the transport's code with c->errmsg set:
  * TRANSPORT, TIMEOUT, TLS, HTTP (answer over the cap), NOMEM, and, when
  * no_resend is set and the request may have been sent, UNKNOWN_OUTCOME; a
  * request with no_resend is never sent twice, by libcurl either. */
-tsesim_code tsesim__http_post(tsesim_client *c, const char *path, const char *body, size_t len,
-                              tsesim__auth auth, int no_resend, tsesim__exchange *x);
+tsesim_code tsesim__http_send(tsesim_client *c, const char *method, const char *path,
+                              const char *body, size_t len, tsesim__auth auth, int no_resend,
+                              tsesim__exchange *x);
 void tsesim__client_log(tsesim_client *c, int level, const char *fmt, ...) TSESIM__PRINTF(3, 4);
 void tsesim__client_fail(tsesim_client *c, const char *fmt, ...) TSESIM__PRINTF(2, 3);
 /* Overwrites a secret with zeros, then frees it (NULL ok). */
