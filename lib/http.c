@@ -4,15 +4,17 @@
  * the failure classified by how far the request got, and log lines with
  * every secret redacted.
  *
- * The download POST's body goes through a read callback whose seek callback
- * refuses to rewind once any byte was read: libcurl re-sends a request on a
- * fresh connection when a reused one dies before answering, and for the
- * download that would be a second download. Refusing the rewind turns that
- * re-send into CURLE_SEND_FAIL_REWIND, which we report as an unknown outcome.
+ * libcurl re-sends a request on a fresh connection when a reused one dies
+ * before answering. For the download that would be a second download, so a
+ * request marked no_resend is guarded: once its headers have gone out (the
+ * debug callback sees them), the open-socket callback refuses any new
+ * connection for it, and the cache holds a single connection, so the re-send
+ * cannot happen; the call ends as an unknown outcome instead.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #define TSESIM__WITH_CURL
 #include "tsesim_int.h"
@@ -94,7 +96,10 @@ static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *
   tsesim_client *c = u;
   size_t start = 0;
   (void)h;
-  if (type != CURLINFO_HEADER_OUT && type != CURLINFO_HEADER_IN) return 0;
+  if (type == CURLINFO_HEADER_OUT) c->request_sent = 1;
+  if ((type != CURLINFO_HEADER_OUT && type != CURLINFO_HEADER_IN) || !c->log_fn ||
+      c->log_level < 3)
+    return 0;
   while (start < size) {
     size_t end = start, k, shown;
     const char *line = data + start;
@@ -116,18 +121,15 @@ static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *
   return 0;
 }
 
-static size_t on_read(char *buf, size_t size, size_t n, void *u) {
+static curl_socket_t on_open(void *u, curlsocktype purpose, struct curl_sockaddr *a) {
   tsesim_client *c = u;
-  size_t left = c->upload_len - c->upload_pos, k = size * n < left ? size * n : left;
-  memcpy(buf, c->upload + c->upload_pos, k);
-  c->upload_pos += k;
-  return k;
-}
-
-static int on_seek(void *u, curl_off_t offset, int origin) {
-  tsesim_client *c = u;
-  if (origin == SEEK_SET && offset == 0 && c->upload_pos == 0) return CURL_SEEKFUNC_OK;
-  return CURL_SEEKFUNC_FAIL; /* never send this body a second time */
+  (void)purpose;
+  if (c->guard_resend && c->request_sent) {
+    c->resend_refused = 1;
+    tsesim__client_log(c, 1, "refusing libcurl's re-send of a request that may have been acted on");
+    return CURL_SOCKET_BAD;
+  }
+  return socket(a->family, a->socktype, a->protocol);
 }
 
 static void free_headers(struct curl_slist *h) {
@@ -231,7 +233,7 @@ static tsesim_code classify(tsesim_client *c, CURLcode cc, const char *method, c
   long request_size = 0;
   const char *what = curl_easy_strerror(cc);
   curl_easy_getinfo(c->easy, CURLINFO_REQUEST_SIZE, &request_size);
-  x->nothing_sent = request_size == 0 && cc != CURLE_SEND_FAIL_REWIND;
+  x->nothing_sent = request_size == 0 && !c->request_sent && !c->resend_refused;
   if (cc == CURLE_WRITE_ERROR && c->resp_over) {
     tsesim__client_fail(c, "%s %s: the answer is larger than %lu bytes", method, path,
                         (unsigned long)c->max_response);
@@ -266,11 +268,13 @@ void tsesim__http_setup(tsesim_client *c) {
   curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, c);
   curl_easy_setopt(c->easy, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(c->easy, CURLOPT_HEADERDATA, c);
-  if (c->log_fn && c->log_level >= 3) {
-    curl_easy_setopt(c->easy, CURLOPT_DEBUGFUNCTION, on_debug);
-    curl_easy_setopt(c->easy, CURLOPT_DEBUGDATA, c);
-    curl_easy_setopt(c->easy, CURLOPT_VERBOSE, 1L);
-  }
+  /* Always on: the debug callback tells when a request has gone out. */
+  curl_easy_setopt(c->easy, CURLOPT_DEBUGFUNCTION, on_debug);
+  curl_easy_setopt(c->easy, CURLOPT_DEBUGDATA, c);
+  curl_easy_setopt(c->easy, CURLOPT_VERBOSE, 1L);
+  curl_easy_setopt(c->easy, CURLOPT_OPENSOCKETFUNCTION, on_open);
+  curl_easy_setopt(c->easy, CURLOPT_OPENSOCKETDATA, c);
+  curl_easy_setopt(c->easy, CURLOPT_MAXCONNECTS, 1L);
 }
 
 tsesim_code tsesim__http_send(tsesim_client *c, const char *method, const char *path,
@@ -299,26 +303,17 @@ tsesim_code tsesim__http_send(tsesim_client *c, const char *method, const char *
   }
   curl_easy_setopt(c->easy, CURLOPT_URL, url);
   curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, h);
-  if (no_resend) {
-    c->upload = body;
-    c->upload_len = len;
-    c->upload_pos = 0;
-    curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, (char *)NULL);
-    curl_easy_setopt(c->easy, CURLOPT_POST, 1L);
-    curl_easy_setopt(c->easy, CURLOPT_READFUNCTION, on_read);
-    curl_easy_setopt(c->easy, CURLOPT_READDATA, c);
-    curl_easy_setopt(c->easy, CURLOPT_SEEKFUNCTION, on_seek);
-    curl_easy_setopt(c->easy, CURLOPT_SEEKDATA, c);
-  } else {
-    curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, body);
-  }
+  c->guard_resend = no_resend;
+  c->request_sent = 0;
+  c->resend_refused = 0;
+  curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, body);
   curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
   curl_easy_setopt(c->easy, CURLOPT_CUSTOMREQUEST, strcmp(method, "POST") ? method : NULL);
   cc = curl_easy_perform(c->easy);
   curl_easy_setopt(c->easy, CURLOPT_CUSTOMREQUEST, (char *)NULL);
   curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
   curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, (char *)NULL);
-  c->upload = NULL;
+  c->guard_resend = 0;
   free_headers(h);
   tsesim__free(url);
   if (cc != CURLE_OK) {

@@ -125,8 +125,9 @@ struct tsesim_client {
   size_t resp_len, resp_cap;
   int resp_over;               /* the answer passed max_response */
   long retry_after;            /* seconds from Retry-After, -1 when none */
-  const char *upload;          /* the download body being sent, and how far */
-  size_t upload_len, upload_pos;
+  int guard_resend;            /* this request must never be sent twice */
+  int request_sent;            /* its headers went out (the debug callback saw them) */
+  int resend_refused;          /* libcurl tried to send it again on a new connection */
   char errmsg[TSESIM_ERRBUF_SIZE];
   tsesim_api_error *last_error;
 };
