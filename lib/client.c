@@ -386,20 +386,28 @@ tsesim_code tsesim_client_login(tsesim_client *c) {
 
 tsesim_code tsesim_client_logout(tsesim_client *c) {
   long status;
+  int replayed = 0;
   tsesim_code rc;
   if (!c) return TSESIM_E_INVAL;
   begin_call(c);
   if (!c->session_token) return TSESIM_OK;
-  if ((rc = ensure_access(c)) != TSESIM_OK) return rc;
-  rc = send_with_retries(c, "POST", P_LOGOUT, "", 0, TSESIM__AUTH_SESSION, 0, &status);
-  if (rc != TSESIM_OK) return rc;
-  if (status >= 300) {
+  for (;;) {
+    if ((rc = ensure_access(c)) != TSESIM_OK) return rc;
+    rc = send_with_retries(c, "POST", P_LOGOUT, "", 0, TSESIM__AUTH_SESSION, 0, &status);
+    if (rc != TSESIM_OK) return rc;
+    if (status < 300) break;
     set_last_error(c, status);
-    if (!(c->last_error && ends_with(c->last_error->code, "SessionToken.Expired")) &&
-        !(c->last_error && ends_with(c->last_error->code, "SessionToken.Invalid")))
-      return api_failure(c, "logout", status);
+    if (gateway_fault(c, status) && !replayed) { /* a stale access token: once more */
+      replayed = 1;
+      drop_access(c);
+      continue;
+    }
+    if (c->last_error && (ends_with(c->last_error->code, "SessionToken.Expired") ||
+                          ends_with(c->last_error->code, "SessionToken.Invalid")))
+      break; /* the session is gone already: that is what logout wanted */
+    return api_failure(c, "logout", status);
   }
-  drop_session(c); /* ended, or already gone */
+  drop_session(c);
   notify(c, TSESIM_TOKEN_SESSION, NULL, -1);
   return TSESIM_OK;
 }
