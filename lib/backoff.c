@@ -57,10 +57,8 @@ long tsesim__retry_after_parse(const char *v) {
   if (!v) return -1;
   while (*p == ' ') p++;
   if (*p >= '0' && *p <= '9') {
-    for (; *p >= '0' && *p <= '9'; p++) {
-      if (n > 100000000L) return -1;
-      n = n * 10 + (*p - '0');
-    }
+    for (; *p >= '0' && *p <= '9'; p++)
+      if (n < 100000000L) n = n * 10 + (*p - '0'); /* longer than any cap: keep it long */
     while (*p == ' ' || *p == '\r' || *p == '\n') p++;
     return *p ? -1 : n;
   }

@@ -39,12 +39,26 @@ static int ends_with(const char *s, const char *tail) {
   return n >= t && strcmp(s + n - t, tail) == 0;
 }
 
-/* http:// is for loopback only: 127.0.0.0/8, ::1, localhost. */
+static int prefix_ieq(const char *s, const char *prefix) {
+  size_t i;
+  for (i = 0; prefix[i]; i++) {
+    char a = s[i];
+    if (a >= 'A' && a <= 'Z') a = (char)(a - 'A' + 'a');
+    if (a != prefix[i]) return 0;
+  }
+  return 1;
+}
+
+/* http:// is for loopback only: 127.0.0.0/8, ::1, localhost. The authority
+ * must be a bare host[:port]: "http://127.0.0.1:x@example.com" names
+ * example.com, so user information is refused outright. */
 static int loopback_url(const char *url) {
-  const char *h = url + 7, *e;
+  const char *h = url + 7, *e, *p;
   size_t n;
+  for (p = h; *p && *p != '/' && *p != '?' && *p != '#'; p++)
+    if (*p == '@') return 0;
   if (*h == '[') return strncmp(h, "[::1]", 5) == 0 && (h[5] == ':' || h[5] == '/' || !h[5]);
-  for (e = h; *e && *e != ':' && *e != '/'; e++) {
+  for (e = h; *e && *e != ':' && *e != '/' && *e != '?' && *e != '#'; e++) {
   }
   n = (size_t)(e - h);
   if (n == 9) {
@@ -80,12 +94,14 @@ static void notify(tsesim_client *c, tsesim_token_kind kind, const char *token, 
 }
 
 static void drop_access(tsesim_client *c) {
+  if (c->access_token) notify(c, TSESIM_TOKEN_ACCESS, NULL, -1);
   tsesim__free_secret(c->access_token);
   c->access_token = NULL;
   c->access_expires_ms = 0;
 }
 
 static void drop_session(tsesim_client *c) {
+  if (c->session_token) notify(c, TSESIM_TOKEN_SESSION, NULL, -1);
   tsesim__free_secret(c->session_token);
   c->session_token = NULL;
 }
@@ -107,8 +123,11 @@ static tsesim_code send_with_retries(tsesim_client *c, const char *method, const
         return TSESIM_OK;
       }
       set_last_error(c, x.status);
-    } else if (!x.nothing_sent || (rc != TSESIM_E_TRANSPORT && rc != TSESIM_E_TIMEOUT)) {
-      return rc; /* it may have been sent, or asking again cannot help (TLS, cap, memory) */
+    } else {
+      tsesim_api_error_free(c->last_error); /* this failure had no HTTP answer */
+      c->last_error = NULL;
+      if (!x.nothing_sent || (rc != TSESIM_E_TRANSPORT && rc != TSESIM_E_TIMEOUT))
+        return rc; /* it may have been sent, or asking again cannot help (TLS, cap, memory) */
     }
     if (attempt >= c->max_attempts) break;
     wait = tsesim__backoff_ms(c, attempt, rc == TSESIM_OK ? c->retry_after : -1);
@@ -169,7 +188,7 @@ static tsesim_code fetch_access(tsesim_client *c) {
     c->oauth_refused = 1;
     return TSESIM_E_AUTH;
   }
-  if (status != 200) return api_failure(c, "token", status);
+  if (status < 200 || status >= 300) return api_failure(c, "token", status);
   if (tsesim__json_load(&root, c->resp, c->resp_len, NULL) == TSESIM_E_NOMEM) {
     tsesim__client_fail(c, "token: out of memory");
     return TSESIM_E_NOMEM;
@@ -282,8 +301,8 @@ tsesim_code tsesim_client_new(tsesim_client **out, const tsesim_options *o) {
   *out = NULL;
   if (!o || o->version < 1 || o->version > TSESIM_OPTIONS_VERSION) return TSESIM_E_INVAL;
   base = o->base_url ? o->base_url : DEFAULT_BASE_URL;
-  if (strncmp(base, "https://", 8) != 0 &&
-      !(strncmp(base, "http://", 7) == 0 &&
+  if (!prefix_ieq(base, "https://") &&
+      !(prefix_ieq(base, "http://") &&
         (loopback_url(base) || (o->version >= 2 && o->insecure_plain_http_any_host))))
     return TSESIM_E_INVAL;
   if (!((o->client_id && o->client_secret) || o->access_token) ||
@@ -345,6 +364,7 @@ tsesim_code tsesim_client_new(tsesim_client **out, const tsesim_options *o) {
   curl_easy_setopt(c->easy, CURLOPT_USERAGENT, c->user_agent);
   curl_easy_setopt(c->easy, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(c->easy, CURLOPT_PROXY, o->version >= 2 && o->proxy ? o->proxy : "");
+  curl_easy_setopt(c->easy, CURLOPT_NOPROXY, ""); /* no_proxy from the environment neither */
   if (o->version >= 2 && o->ca_file) curl_easy_setopt(c->easy, CURLOPT_CAINFO, o->ca_file);
   if (o->version >= 2 && o->ca_path) curl_easy_setopt(c->easy, CURLOPT_CAPATH, o->ca_path);
   tsesim__http_setup(c);
@@ -376,12 +396,19 @@ static void begin_call(tsesim_client *c) {
   c->last_error = NULL;
 }
 
+/* A call's result: after a success, nothing of its retried attempts remains
+ * in errmsg or last_error. */
+static tsesim_code done(tsesim_client *c, tsesim_code rc) {
+  if (rc == TSESIM_OK) begin_call(c);
+  return rc;
+}
+
 tsesim_code tsesim_client_login(tsesim_client *c) {
   tsesim_code rc;
   if (!c) return TSESIM_E_INVAL;
   begin_call(c);
-  if ((rc = ensure_access(c)) != TSESIM_OK) return rc;
-  return c->session_token ? TSESIM_OK : fetch_session(c);
+  if ((rc = ensure_access(c)) != TSESIM_OK) return done(c, rc);
+  return done(c, c->session_token ? TSESIM_OK : fetch_session(c));
 }
 
 tsesim_code tsesim_client_logout(tsesim_client *c) {
@@ -392,9 +419,9 @@ tsesim_code tsesim_client_logout(tsesim_client *c) {
   begin_call(c);
   if (!c->session_token) return TSESIM_OK;
   for (;;) {
-    if ((rc = ensure_access(c)) != TSESIM_OK) return rc;
+    if ((rc = ensure_access(c)) != TSESIM_OK) return done(c, rc);
     rc = send_with_retries(c, "POST", P_LOGOUT, "", 0, TSESIM__AUTH_SESSION, 0, &status);
-    if (rc != TSESIM_OK) return rc;
+    if (rc != TSESIM_OK) return done(c, rc);
     if (status < 300) break;
     set_last_error(c, status);
     if (gateway_fault(c, status) && !replayed) { /* a stale access token: once more */
@@ -408,7 +435,6 @@ tsesim_code tsesim_client_logout(tsesim_client *c) {
     return api_failure(c, "logout", status);
   }
   drop_session(c);
-  notify(c, TSESIM_TOKEN_SESSION, NULL, -1);
   return TSESIM_OK;
 }
 
@@ -452,8 +478,11 @@ tsesim_code tsesim_client_download(char **out_request_id, tsesim_client *c,
   tsesim_code rc;
   char errbuf[TSESIM_ERRBUF_SIZE];
   if (out_request_id) *out_request_id = NULL;
-  if (!out_request_id || !c || !req) return TSESIM_E_INVAL;
-  begin_call(c);
+  if (c) begin_call(c);
+  if (!out_request_id || !c || !req) {
+    if (c) tsesim__client_fail(c, "download: %s is NULL", !req ? "req" : "out_request_id");
+    return TSESIM_E_INVAL;
+  }
   n = tsesim_request_device_count(req);
   rc = tsesim_request_to_json(&body, &len, req);
   if (rc != TSESIM_OK) {
@@ -461,7 +490,7 @@ tsesim_code tsesim_client_download(char **out_request_id, tsesim_client *c,
                         rc == TSESIM_E_LIMIT   ? "holds more than 10000 devices"
                         : rc == TSESIM_E_INVAL ? "holds no device"
                                                : "cannot be serialized");
-    return rc;
+    return done(c, rc);
   }
   rc = m2m_call(c, "POST", P_DOWNLOAD, body, len, 1, "download", &status);
   if (rc == TSESIM_E_UNKNOWN_OUTCOME) {
@@ -477,7 +506,7 @@ tsesim_code tsesim_client_download(char **out_request_id, tsesim_client *c,
     }
   }
   tsesim_free(body);
-  return rc;
+  return done(c, rc);
 }
 
 /* "/m2m/v1/callbacks/<account>[/name/<service>]", path parts escaped. */
@@ -537,7 +566,7 @@ tsesim_code tsesim_client_register_callback(tsesim_client *c, const char *accoun
     f(body);
   }
   tsesim__free(path);
-  return rc;
+  return done(c, rc);
 }
 
 tsesim_code tsesim_client_unregister_callback(tsesim_client *c, const char *account_name,
@@ -558,7 +587,7 @@ tsesim_code tsesim_client_unregister_callback(tsesim_client *c, const char *acco
   }
   rc = m2m_call(c, "DELETE", path, "", 0, 0, "unregister callback", &status);
   tsesim__free(path);
-  return rc;
+  return done(c, rc);
 }
 
 const char *tsesim_client_errmsg(const tsesim_client *c) { return c ? c->errmsg : ""; }

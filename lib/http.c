@@ -239,6 +239,10 @@ static tsesim_code classify(tsesim_client *c, CURLcode cc, const char *method, c
                         (unsigned long)c->max_response);
     return TSESIM_E_HTTP;
   }
+  if (!x->nothing_sent && no_resend) {
+    tsesim__client_fail(c, "%s %s: sent, but no complete answer came (%s)", method, path, what);
+    return TSESIM_E_UNKNOWN_OUTCOME;
+  }
   if (cc == CURLE_OUT_OF_MEMORY || (cc == CURLE_WRITE_ERROR && !c->resp_over)) {
     tsesim__client_fail(c, "%s %s: out of memory", method, path);
     return TSESIM_E_NOMEM;
@@ -250,10 +254,6 @@ static tsesim_code classify(tsesim_client *c, CURLcode cc, const char *method, c
     x->nothing_sent = 1;
     tsesim__client_fail(c, "%s %s: TLS: %s", method, path, what);
     return TSESIM_E_TLS;
-  }
-  if (!x->nothing_sent && no_resend) {
-    tsesim__client_fail(c, "%s %s: sent, but no complete answer came (%s)", method, path, what);
-    return TSESIM_E_UNKNOWN_OUTCOME;
   }
   if (cc == CURLE_OPERATION_TIMEDOUT) {
     tsesim__client_fail(c, "%s %s: timed out (%s)", method, path, what);
