@@ -172,6 +172,7 @@ static tsesim_code fetch_access(tsesim_client *c) {
   static const char form[] = "grant_type=client_credentials";
   long status;
   json_t *root = NULL, *tok, *exp;
+  long expires_in = -1;
   tsesim_code rc;
   if (c->oauth_refused) {
     tsesim__client_fail(c, "the OAuth client was refused earlier: not asking again");
@@ -195,10 +196,19 @@ static tsesim_code fetch_access(tsesim_client *c) {
   }
   tok = json_object_get(root, "access_token");
   exp = json_object_get(root, "expires_in");
-  if (!json_is_string(tok) || !json_string_length(tok) || (exp && !json_is_integer(exp))) {
+  if (!json_is_string(tok) || !json_string_length(tok)) {
     json_decref(root);
-    tsesim__client_fail(c, "token: the 200 answer has no access_token");
+    tsesim__client_fail(c, "token: the %ld answer has no access_token", status);
     return TSESIM_E_HTTP;
+  }
+  /* expires_in: a number, or digits in a string; anything else is "not known" */
+  if (json_is_integer(exp) && json_integer_value(exp) > 0 && json_integer_value(exp) < 100000000)
+    expires_in = (long)json_integer_value(exp);
+  else if (json_is_string(exp)) {
+    const char *p = json_string_value(exp);
+    long v = 0;
+    for (; *p >= '0' && *p <= '9' && v < 100000000L; p++) v = v * 10 + (*p - '0');
+    if (!*p && v > 0) expires_in = v;
   }
   drop_access(c);
   c->access_token = tsesim__strndup(json_string_value(tok), json_string_length(tok));
@@ -208,8 +218,8 @@ static tsesim_code fetch_access(tsesim_client *c) {
     return TSESIM_E_NOMEM;
   }
   c->token_fetched_ms = tsesim__now_ms(c);
-  c->access_expires_ms = exp ? c->token_fetched_ms + (long long)json_integer_value(exp) * 1000 : 0;
-  notify(c, TSESIM_TOKEN_ACCESS, c->access_token, exp ? (long)json_integer_value(exp) : -1);
+  c->access_expires_ms = expires_in > 0 ? c->token_fetched_ms + (long long)expires_in * 1000 : 0;
+  notify(c, TSESIM_TOKEN_ACCESS, c->access_token, expires_in);
   json_decref(root);
   return TSESIM_OK;
 }
