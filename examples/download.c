@@ -15,12 +15,8 @@
 #include <stdlib.h>
 #include <tsesim.h>
 
+#include "credentials.h"
 #include "csv.h"
-
-static const char *env_or(const char *name, const char *fallback) {
-  const char *v = getenv(name);
-  return v && *v ? v : fallback;
-}
 
 int main(int argc, char **argv) {
   tsesim_options opts;
@@ -41,12 +37,7 @@ int main(int argc, char **argv) {
     goto out;
   }
   if (csv_read_devices(argv[2], req, NULL, NULL) != 0) goto out;
-  tsesim_options_init(&opts, TSESIM_OPTIONS_VERSION);
-  opts.base_url = argv[1];
-  opts.client_id = env_or("TSESIM_CLIENT_ID", "sim-key");
-  opts.client_secret = env_or("TSESIM_CLIENT_SECRET", "sim-secret");
-  opts.username = env_or("TSESIM_USERNAME", "sim-user");
-  opts.password = env_or("TSESIM_PASSWORD", "sim-pass");
+  options_from_env(&opts, argv[1]);
   opts.user_agent = "download-example";
   if ((rc = tsesim_client_new(&client, &opts)) != TSESIM_OK) {
     fprintf(stderr, "download: %s (base URL must be https://, or http:// to loopback)\n",

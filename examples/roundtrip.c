@@ -21,6 +21,7 @@
 #include <time.h>
 #include <tsesim.h>
 
+#include "credentials.h"
 #include "csv.h"
 
 #define MAX_DEVICES 1000
@@ -135,11 +136,6 @@ static void on_done(void *cls, struct MHD_Connection *c, void **state,
   *state = NULL;
 }
 
-static const char *env_or(const char *name, const char *fallback) {
-  const char *v = getenv(name);
-  return v && *v ? v : fallback;
-}
-
 int main(int argc, char **argv) {
   const char *account = "0000123456-00001";
   tsesim_options opts;
@@ -174,12 +170,7 @@ int main(int argc, char **argv) {
   snprintf(url, sizeof url, "http://127.0.0.1:%u/callbacks",
            (unsigned)MHD_get_daemon_info(listener, MHD_DAEMON_INFO_BIND_PORT)->port);
 
-  tsesim_options_init(&opts, TSESIM_OPTIONS_VERSION);
-  opts.base_url = argv[1];
-  opts.client_id = env_or("TSESIM_CLIENT_ID", "sim-key");
-  opts.client_secret = env_or("TSESIM_CLIENT_SECRET", "sim-secret");
-  opts.username = env_or("TSESIM_USERNAME", "sim-user");
-  opts.password = env_or("TSESIM_PASSWORD", "sim-pass");
+  options_from_env(&opts, argv[1]);
   if ((rc = tsesim_client_new(&client, &opts)) != TSESIM_OK ||
       (rc = tsesim_client_login(client)) != TSESIM_OK ||
       (rc = tsesim_client_register_callback(client, account, NULL, url, LISTENER_USER,

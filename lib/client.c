@@ -89,6 +89,17 @@ static int gateway_fault(const tsesim_client *c, long status) {
   return status == 401 && e && e->body && strstr(e->body, "\"fault\"") != NULL && e->code;
 }
 
+/* Zeroes then frees text that json_dumps made (NULL ok). */
+static void free_json_secret(char *text) {
+  volatile char *v = text;
+  json_malloc_t m;
+  json_free_t f;
+  if (!text) return;
+  while (*v) *v++ = '\0';
+  json_get_alloc_funcs(&m, &f);
+  f(text);
+}
+
 static void notify(tsesim_client *c, tsesim_token_kind kind, const char *token, long expires) {
   if (c->token_fn) c->token_fn(kind, token, expires, c->token_payload);
 }
@@ -271,14 +282,7 @@ static tsesim_code fetch_session(tsesim_client *c) {
     }
     break;
   }
-  { /* the body holds the password; jansson allocated it */
-    volatile char *v = body;
-    json_malloc_t m;
-    json_free_t f;
-    while (*v) *v++ = '\0';
-    json_get_alloc_funcs(&m, &f);
-    f(body);
-  }
+  free_json_secret(body); /* it holds the password */
   if (rc != TSESIM_OK) return rc;
   if (tsesim__json_load(&root, c->resp, c->resp_len, NULL) == TSESIM_E_NOMEM) {
     tsesim__client_fail(c, "login: out of memory");
@@ -567,14 +571,7 @@ tsesim_code tsesim_client_register_callback(tsesim_client *c, const char *accoun
   } else {
     rc = m2m_call(c, "POST", path, body, strlen(body), 0, "register callback", &status);
   }
-  if (body) { /* it holds the listener's password */
-    volatile char *v = body;
-    json_malloc_t m;
-    json_free_t f;
-    while (*v) *v++ = '\0';
-    json_get_alloc_funcs(&m, &f);
-    f(body);
-  }
+  free_json_secret(body); /* it holds the listener's password */
   tsesim__free(path);
   return done(c, rc);
 }

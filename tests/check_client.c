@@ -168,6 +168,13 @@ static void cl_free(cl *k) {
   tok_free(&k->toks);
 }
 
+/* The end of most tests: the client, its request, and a clean simulator exit. */
+static void cl_end(cl *k, tsesim_request *req, tt_sim *s) {
+  cl_free(k);
+  tsesim_request_free(req);
+  ck_assert_int_eq(tt_sim_stop(s), 0);
+}
+
 static void expect_rc(const char *ctx, tsesim_code got, tsesim_code want, const tsesim_client *c) {
   ck_assert_msg(got == want, "%s: %s, expected %s; errmsg \"%s\"", ctx, tsesim_code_name(got),
                 tsesim_code_name(want), tsesim_client_errmsg(c));
@@ -455,9 +462,7 @@ START_TEST(test_lazy) {
                   TT_ST("downloads.devices_accepted", 3), TT_ST("requests.other", 0), NULL);
   ck_assert_ptr_null(tsesim_client_last_error(k.c));
   ck_assert_uint_eq(k.t.n_sleeps, 0);
-  cl_free(&k);
-  tsesim_request_free(req);
-  ck_assert_int_eq(tt_sim_stop(s), 0);
+  cl_end(&k, req, s);
 }
 END_TEST
 
@@ -489,9 +494,7 @@ START_TEST(test_login_logout) {
                   TT_ST("requests.login", 2), TT_ST("logins.ok", 2),
                   TT_ST("requests.download", 3), TT_ST("downloads.accepted", 3),
                   TT_ST("requests.other", 0), NULL);
-  cl_free(&k);
-  tsesim_request_free(req);
-  ck_assert_int_eq(tt_sim_stop(s), 0);
+  cl_end(&k, req, s);
 }
 END_TEST
 
@@ -652,9 +655,7 @@ START_TEST(test_connection_reuse) {
                 later[0].state, fresh[0].local_port);
   tt_stats_expect(s, "six requests", TT_ST("requests.token", 1), TT_ST("requests.login", 1),
                   TT_ST("requests.download", 3), TT_ST("requests.logout", 1), NULL);
-  cl_free(&k);
-  tsesim_request_free(req);
-  ck_assert_int_eq(tt_sim_stop(s), 0);
+  cl_end(&k, req, s);
 }
 END_TEST
 
@@ -688,9 +689,7 @@ START_TEST(test_token_refresh) {
   ck_assert_uint_eq(tok_count(&k.toks, TSESIM_TOKEN_SESSION), 1);
   ck_assert_str_ne(tok_given(&k.toks, TSESIM_TOKEN_ACCESS, 1),
                    tok_given(&k.toks, TSESIM_TOKEN_ACCESS, 0));
-  cl_free(&k);
-  tsesim_request_free(req);
-  ck_assert_int_eq(tt_sim_stop(s), 0);
+  cl_end(&k, req, s);
 }
 END_TEST
 
@@ -711,9 +710,7 @@ START_TEST(test_token_401_replay) {
   ck_assert_uint_eq(tok_count(&k.toks, TSESIM_TOKEN_SESSION), 1);
   ck_assert_str_ne(tok_given(&k.toks, TSESIM_TOKEN_ACCESS, 1),
                    tok_given(&k.toks, TSESIM_TOKEN_ACCESS, 0));
-  cl_free(&k);
-  tsesim_request_free(req);
-  ck_assert_int_eq(tt_sim_stop(s), 0);
+  cl_end(&k, req, s);
 }
 END_TEST
 
@@ -754,9 +751,7 @@ START_TEST(test_session_revoked) {
   ck_assert_uint_eq(tok_count(&k.toks, TSESIM_TOKEN_SESSION), 2);
   ck_assert_str_ne(tok_given(&k.toks, TSESIM_TOKEN_SESSION, 1),
                    tok_given(&k.toks, TSESIM_TOKEN_SESSION, 0));
-  cl_free(&k);
-  tsesim_request_free(req);
-  ck_assert_int_eq(tt_sim_stop(s), 0);
+  cl_end(&k, req, s);
 }
 END_TEST
 
@@ -771,9 +766,7 @@ START_TEST(test_session_idle) {
   tt_stats_expect(s, "idle session: one login, one replay", TT_ST("requests.token", 1),
                   TT_ST("requests.login", 2), TT_ST("logins.ok", 2),
                   TT_ST("requests.download", 2), TT_ST("downloads.accepted", 1), NULL);
-  cl_free(&k);
-  tsesim_request_free(req);
-  ck_assert_int_eq(tt_sim_stop(s), 0);
+  cl_end(&k, req, s);
 }
 END_TEST
 
@@ -840,9 +833,7 @@ START_TEST(test_session_expired_once) {
   tt_stats_expect(s, "expired twice: one new login only", TT_ST("requests.token", 1),
                   TT_ST("requests.login", 2), TT_ST("logins.ok", 2),
                   TT_ST("requests.download", 2), TT_ST("downloads.accepted", 0), NULL);
-  cl_free(&k);
-  tsesim_request_free(req);
-  ck_assert_int_eq(tt_sim_stop(s), 0);
+  cl_end(&k, req, s);
 }
 END_TEST
 
@@ -900,9 +891,7 @@ START_TEST(test_wrong_password) {
   sess = tt_login_as(s, token, SIM_USER, SIM_PASS);
   free(sess);
   free(token);
-  cl_free(&k);
-  tsesim_request_free(req);
-  ck_assert_int_eq(tt_sim_stop(s), 0);
+  cl_end(&k, req, s);
 }
 END_TEST
 
@@ -923,9 +912,7 @@ START_TEST(test_wrong_secret) {
   tt_stats_expect(s, "11 calls after a refused OAuth client", TT_ST("requests.token", 1),
                   TT_ST("tokens.refused", 1), TT_ST("requests.login", 0),
                   TT_ST("requests.download", 0), NULL);
-  cl_free(&k);
-  tsesim_request_free(req);
-  ck_assert_int_eq(tt_sim_stop(s), 0);
+  cl_end(&k, req, s);
 }
 END_TEST
 
@@ -966,9 +953,7 @@ START_TEST(test_token_fn) {
                   "INPUT_INVALID.SessionToken.Invalid", NULL);
   tt_resp_free(&r);
   free(body);
-  cl_free(&k);
-  tsesim_request_free(req);
-  ck_assert_int_eq(tt_sim_stop(s), 0);
+  cl_end(&k, req, s);
 }
 END_TEST
 
@@ -990,9 +975,7 @@ START_TEST(test_429_retry_after_seconds) {
   ck_assert_int_eq(k.t.sleeps[1], 2000);
   tt_stats_expect(s, "429 twice", TT_ST("requests.download", 3), TT_ST("downloads.received", 3),
                   TT_ST("downloads.accepted", 1), TT_ST("faults.injected", 2), NULL);
-  cl_free(&k);
-  tsesim_request_free(req);
-  ck_assert_int_eq(tt_sim_stop(s), 0);
+  cl_end(&k, req, s);
 }
 END_TEST
 
@@ -1010,9 +993,7 @@ START_TEST(test_429_retry_after_date) {
                   k.t.sleeps[i]);
   tt_stats_expect(s, "429 twice", TT_ST("requests.download", 3), TT_ST("downloads.accepted", 1),
                   NULL);
-  cl_free(&k);
-  tsesim_request_free(req);
-  ck_assert_int_eq(tt_sim_stop(s), 0);
+  cl_end(&k, req, s);
 }
 END_TEST
 
@@ -1035,9 +1016,7 @@ START_TEST(test_retry_after_cap) {
   ck_assert_int_eq(k.t.sleeps[2], 1500);
   tt_stats_expect(s, "three faults", TT_ST("requests.download", 4),
                   TT_ST("downloads.accepted", 1), NULL);
-  cl_free(&k);
-  tsesim_request_free(req);
-  ck_assert_int_eq(tt_sim_stop(s), 0);
+  cl_end(&k, req, s);
 }
 END_TEST
 
@@ -1064,9 +1043,7 @@ START_TEST(test_retry_after_edges) {
     ck_assert_int_eq(k.t.sleeps[i], 0);
   tt_stats_expect(s, "429 x 3", TT_ST("requests.download", 6), TT_ST("downloads.accepted", 1),
                   NULL);
-  cl_free(&k);
-  tsesim_request_free(req);
-  ck_assert_int_eq(tt_sim_stop(s), 0);
+  cl_end(&k, req, s);
 }
 END_TEST
 
@@ -1081,9 +1058,7 @@ START_TEST(test_503_retried) {
   ck_assert_int_eq(k.t.sleeps[1], 1000);
   tt_stats_expect(s, "503 twice", TT_ST("requests.download", 3), TT_ST("downloads.accepted", 1),
                   NULL);
-  cl_free(&k);
-  tsesim_request_free(req);
-  ck_assert_int_eq(tt_sim_stop(s), 0);
+  cl_end(&k, req, s);
 }
 END_TEST
 
@@ -1103,9 +1078,7 @@ START_TEST(test_429_exhausted) {
   /* two 429 left, then the third attempt gets through */
   download_ok("429 x 2, 200", &k, req);
   tt_stats_expect(s, "then", TT_ST("requests.download", 6), TT_ST("downloads.accepted", 1), NULL);
-  cl_free(&k);
-  tsesim_request_free(req);
-  ck_assert_int_eq(tt_sim_stop(s), 0);
+  cl_end(&k, req, s);
 }
 END_TEST
 
@@ -1131,9 +1104,7 @@ START_TEST(test_503_exhausted_max_attempts) {
   ck_assert_uint_eq(k.t.n_sleeps, 0);
   tt_stats_expect(s, "max_attempts 1", TT_ST("requests.download", 6),
                   TT_ST("downloads.accepted", 0), NULL);
-  cl_free(&k);
-  tsesim_request_free(req);
-  ck_assert_int_eq(tt_sim_stop(s), 0);
+  cl_end(&k, req, s);
 }
 END_TEST
 
@@ -1182,9 +1153,7 @@ START_TEST(test_500_not_retried) {
   expect_rc("login again", tsesim_client_login(k.c), TSESIM_OK, k.c);
   tt_stats_expect(s, "login after a 500", TT_ST("requests.login", 3), TT_ST("logins.ok", 2),
                   NULL);
-  cl_free(&k);
-  tsesim_request_free(req);
-  ck_assert_int_eq(tt_sim_stop(s), 0);
+  cl_end(&k, req, s);
 }
 END_TEST
 
@@ -1215,9 +1184,7 @@ START_TEST(test_close_unknown_outcome) {
   download_ok("after the close", &k, req);
   tt_stats_expect(s, "after the close", TT_ST("requests.download", 2),
                   TT_ST("requests.login", 1), NULL);
-  cl_free(&k);
-  tsesim_request_free(req);
-  ck_assert_int_eq(tt_sim_stop(s), 0);
+  cl_end(&k, req, s);
 }
 END_TEST
 
@@ -1233,9 +1200,7 @@ START_TEST(test_truncate_unknown_outcome) {
   ck_assert_uint_eq(k.t.n_sleeps, 0);
   tt_stats_expect(s, "truncated: one POST", TT_ST("requests.download", 1),
                   TT_ST("downloads.received", 1), TT_ST("downloads.accepted", 1), NULL);
-  cl_free(&k);
-  tsesim_request_free(req);
-  ck_assert_int_eq(tt_sim_stop(s), 0);
+  cl_end(&k, req, s);
 }
 END_TEST
 
@@ -1269,9 +1234,7 @@ START_TEST(test_timeout_after_send) {
   tt_sleep(tt_slow(0.3));
   tt_stats_expect(s, "slow token: one POST", TT_ST("requests.token", 2),
                   TT_ST("requests.login", 1), NULL);
-  cl_free(&k);
-  tsesim_request_free(req);
-  ck_assert_int_eq(tt_sim_stop(s), 0);
+  cl_end(&k, req, s);
 }
 END_TEST
 
@@ -1370,9 +1333,7 @@ START_TEST(test_non_json) {
   expect_rc("token: 200 text/html", tsesim_client_login(k.c), TSESIM_E_HTTP, k.c);
   tt_stats_expect(s, "non-json token", TT_ST("requests.token", 2), TT_ST("requests.login", 1),
                   NULL);
-  cl_free(&k);
-  tsesim_request_free(req);
-  ck_assert_int_eq(tt_sim_stop(s), 0);
+  cl_end(&k, req, s);
 }
 END_TEST
 
@@ -1441,9 +1402,7 @@ START_TEST(test_tls) {
   download_ok("download over TLS", &k, req);
   tt_stats_expect(s, "TLS", TT_ST("tokens.issued", 1), TT_ST("logins.ok", 1),
                   TT_ST("downloads.accepted", 1), NULL);
-  cl_free(&k);
-  tsesim_request_free(req);
-  ck_assert_int_eq(tt_sim_stop(s), 0);
+  cl_end(&k, req, s);
 }
 END_TEST
 
@@ -1534,9 +1493,7 @@ START_TEST(test_log_redacted) {
   for (i = 0; i < k.log.n; i++)
     ck_assert_msg(k.log.levels[i] <= 2, "level %d at log_level 2: %s", k.log.levels[i],
                   k.log.lines[i]);
-  cl_free(&k);
-  tsesim_request_free(req);
-  ck_assert_int_eq(tt_sim_stop(s), 0);
+  cl_end(&k, req, s);
 }
 END_TEST
 
