@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "bench_simproc.h"
 #include "tsesim.h"
 #include "tt_ids.h"
 
@@ -40,10 +41,6 @@ static unsigned long received;          /* callbacks answered by the listener */
 static unsigned char seen[MAX_DEVICES]; /* callbacks per device number */
 static unsigned char expect[MAX_DEVICES]; /* 2 for a device whose imei ends in 77 */
 
-static void die(const char *what) {
-  fprintf(stderr, "bench_sim: %s\n", what);
-  exit(2);
-}
 
 /* An EID that carries a device number: digits 13..29 hold n, then the
  * MOD 97-10 check digits. */
@@ -151,46 +148,9 @@ static void post(const char *url, const char *const *headers, const char *data, 
 }
 
 /* ---- the simulator process ---- */
-static pid_t sim_pid;
-static char base[64], hdr_auth[96], hdr_session[96];
+static char hdr_auth[96], hdr_session[96];
 
-static void sim_start(const char *prog, const char *dir) {
-  char portfile[4096], port[16] = "";
-  snprintf(portfile, sizeof portfile, "%s/bench-sim-port.%ld", dir, (long)getpid());
-  remove(portfile);
-  sim_pid = fork();
-  if (sim_pid == 0) {
-    execl(prog, prog, "--port", "0", "--port-file", portfile, "--callback-workers", "8",
-          (char *)NULL);
-    _exit(127);
-  }
-  for (int i = 0; i < 2000; i++) {
-    FILE *f = fopen(portfile, "r");
-    if (f) {
-      if (!fgets(port, sizeof port, f)) port[0] = '\0';
-      fclose(f);
-      break;
-    }
-    if (waitpid(sim_pid, NULL, WNOHANG) == sim_pid) die("tsesim-sim exited at start");
-    usleep(5000);
-  }
-  remove(portfile);
-  if (!port[0]) die("tsesim-sim wrote no port file");
-  port[strcspn(port, "\n")] = '\0';
-  snprintf(base, sizeof base, "http://127.0.0.1:%s", port);
-}
 
-static long sim_kib(const char *field) {
-  char path[64], line[256];
-  long kib = -1;
-  snprintf(path, sizeof path, "/proc/%ld/status", (long)sim_pid);
-  FILE *f = fopen(path, "r");
-  if (!f) die("cannot read the simulator's /proc status");
-  while (fgets(line, sizeof line, f))
-    if (!strncmp(line, field, strlen(field))) kib = atol(line + strlen(field) + 1);
-  fclose(f);
-  return kib;
-}
 
 static void sim_login(unsigned listener_port) {
   char url[256], token[64], session[64], data[256];

@@ -13,79 +13,7 @@
 #include <string.h>
 #include <tsesim.h>
 
-#define MAX_LINE 512
-
-/* Splits line in place at commas into at most max fields; returns how many. */
-static int split_csv(char *line, char **fields, int max) {
-  int n = 0;
-  char *p = line;
-  line[strcspn(line, "\r\n")] = '\0';
-  for (;;) {
-    char *comma = strchr(p, ',');
-    if (n < max) fields[n] = p;
-    n++;
-    if (!comma) break;
-    *comma = '\0';
-    p = comma + 1;
-  }
-  return n;
-}
-
-static int read_devices(const char *path, tsesim_request *req) {
-  static const tsesim_id_kind kinds[3] = {TSESIM_ID_EID, TSESIM_ID_ICCID, TSESIM_ID_IMEI};
-  char line[MAX_LINE];
-  unsigned long lineno = 0, bad = 0;
-  FILE *f = fopen(path, "r");
-
-  if (!f) {
-    perror(path);
-    return -1;
-  }
-  while (fgets(line, sizeof line, f)) {
-    char *fields[3];
-    tsesim_device_id ids[3];
-    size_t n_ids = 0;
-    int i, n;
-
-    lineno++;
-    if (!strchr(line, '\n') && !feof(f)) {
-      fprintf(stderr, "%s:%lu: line longer than %d bytes\n", path, lineno, MAX_LINE - 2);
-      fclose(f);
-      return -1;
-    }
-    n = split_csv(line, fields, 3);
-    if (lineno == 1) {
-      if (n != 3 || strcmp(fields[0], "eid") || strcmp(fields[1], "iccid") ||
-          strcmp(fields[2], "imei")) {
-        fprintf(stderr, "%s:1: the header must be \"eid,iccid,imei\"\n", path);
-        fclose(f);
-        return -1;
-      }
-      continue;
-    }
-    if (n == 1 && fields[0][0] == '\0') continue; /* blank line */
-    if (n != 3) {
-      printf("%s:%lu: rejected: %d fields, expected 3 (eid,iccid,imei)\n", path, lineno, n);
-      bad++;
-      continue;
-    }
-    for (i = 0; i < 3; i++) {
-      if (fields[i][0] == '\0') continue; /* an empty column: that kind is absent */
-      ids[n_ids].kind = kinds[i];
-      ids[n_ids].id = fields[i];
-      ids[n_ids].kind_name = NULL;
-      n_ids++;
-    }
-    if (tsesim_request_add_device(req, ids, n_ids) != TSESIM_OK) {
-      printf("%s:%lu: rejected: %s\n", path, lineno, tsesim_request_errmsg(req));
-      bad++;
-    }
-  }
-  fclose(f);
-  printf("%s: %lu devices accepted, %lu rows rejected\n", path,
-         (unsigned long)tsesim_request_device_count(req), bad);
-  return 0;
-}
+#include "csv.h"
 
 static char *read_file(const char *path, size_t *len) {
   FILE *f = fopen(path, "rb");
@@ -158,7 +86,7 @@ int main(int argc, char **argv) {
     tsesim_request_free(req);
     return 1;
   }
-  if (read_devices(csv, req) != 0) {
+  if (csv_read_devices(csv, req, NULL, NULL) != 0) {
     tsesim_request_free(req);
     return 1;
   }

@@ -150,6 +150,8 @@ typedef struct tsesim_api_error {
   const char *message;      /* errorMessage, fault.message or error_description; NULL if none */
   const char *description;  /* fault.description; NULL if none */
   const char *body;         /* the raw body, NUL-terminated copy */
+  long retry_after;         /* seconds the Retry-After header asked for; -1 when none
+                             * (always -1 from tsesim_api_error_parse, which sees no headers) */
 } tsesim_api_error;
 /* Understands the three error shapes (ThingSpace, API gateway fault, OAuth).
  * A body in none of them still yields TSESIM_OK with code/message NULL and body set.
@@ -163,6 +165,18 @@ typedef struct tsesim_client tsesim_client;  /* opaque; one thread at a time */
 /* level: 0 error, 1 warning, 2 info, 3 debug. Secrets never reach it. */
 typedef void (*tsesim_log_fn)(int level, const char *line, void *payload);
 
+/* The client obtained a token (token and its life in seconds, -1 when not
+ * known) or dropped one (token NULL): lets an application persist tokens and
+ * pass them back through access_token/session_token. */
+typedef enum tsesim_token_kind { TSESIM_TOKEN_ACCESS = 1, TSESIM_TOKEN_SESSION = 2 } tsesim_token_kind;
+typedef void (*tsesim_token_fn)(tsesim_token_kind kind, const char *token, long expires_in,
+                                void *payload);
+/* Time, for back-off and token expiry: a monotonic clock in seconds and a
+ * sleep in milliseconds. NULL: the real ones. Tests and event loops supply
+ * their own. */
+typedef double (*tsesim_clock_fn)(void *payload);
+typedef void (*tsesim_sleep_fn)(long ms, void *payload);
+
 typedef struct tsesim_options {
   unsigned int version;       /* first, always: TSESIM_OPTIONS_VERSION */
   const char *base_url;       /* NULL: "https://thingspace.verizon.com/api" */
@@ -175,13 +189,29 @@ typedef struct tsesim_options {
   tsesim_log_fn log_fn;       /* NULL: silent */
   void *log_payload;
   int log_level;              /* highest level passed to log_fn, used as given (0: errors only) */
-  /* further fields (timeouts, attempts, backoff, CA file, proxy, user agent,
-   * response cap, token-update hook, ...) are appended after these */
+  /* ---- version 2 ---- */
+  long connect_timeout_ms;    /* 0: 10000 */
+  long timeout_ms;            /* one whole HTTP exchange, 0: 60000 */
+  const char *ca_file;        /* PEM bundle to verify servers with; NULL: the system's */
+  const char *ca_path;        /* directory of CA certificates; NULL: the system's */
+  const char *proxy;          /* e.g. "http://proxy:3128"; NULL: none (environment ignored) */
+  const char *user_agent;     /* appended to "libtsesim/<version>" */
+  unsigned int max_attempts;  /* tries of one request when retrying is safe; 0: 3 */
+  long backoff_base_ms;       /* 0: 500 */
+  long backoff_cap_ms;        /* longest wait between tries, Retry-After included; 0: 20000 */
+  size_t max_response_bytes;  /* larger answers are refused (TSESIM_E_HTTP); 0: 1 MiB */
+  int insecure_plain_http_any_host; /* 1: allow http:// to hosts that are not loopback */
+  tsesim_token_fn token_fn;   /* NULL: none */
+  void *token_payload;
+  tsesim_clock_fn clock_fn;   /* NULL: CLOCK_MONOTONIC */
+  tsesim_sleep_fn sleep_fn;   /* NULL: nanosleep */
+  void *time_payload;
 } tsesim_options;
-#define TSESIM_OPTIONS_VERSION 1   /* bumped each time fields are appended */
+#define TSESIM_OPTIONS_VERSION 2   /* bumped each time fields are appended */
 /** An initializer that lists every field, for static or automatic options. */
-#define TSESIM_OPTIONS_INIT \
-  { TSESIM_OPTIONS_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0 }
+#define TSESIM_OPTIONS_INIT                                                          \
+  { TSESIM_OPTIONS_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, \
+    0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL }
 /* Fills opts with the defaults of that version (all pointers NULL, numbers 0 meaning "default").
  * TSESIM_E_INVAL for NULL or a version outside 1..TSESIM_OPTIONS_VERSION. */
 TSESIM_EXTERN tsesim_code tsesim_options_init(tsesim_options *opts, unsigned int version);
@@ -208,6 +238,19 @@ TSESIM_EXTERN tsesim_code tsesim_client_logout(tsesim_client *client);
  * a user after 5 failed logins). */
 TSESIM_EXTERN tsesim_code tsesim_client_download(char **out_request_id, tsesim_client *client,
                                                  const tsesim_request *req);
+/* Registers url as the account's listener for service_name (NULL:
+ * "DeviceProfileService"): ThingSpace POSTs the callbacks there and echoes
+ * username/password (both optional, NULL to omit) in each. Replaces an earlier
+ * registration of that service. Tokens and retries as for the download. */
+TSESIM_EXTERN tsesim_code tsesim_client_register_callback(tsesim_client *client,
+                                                          const char *account_name,
+                                                          const char *service_name,
+                                                          const char *url, const char *username,
+                                                          const char *password);
+/* Removes the account's listener for service_name (NULL: "DeviceProfileService"). */
+TSESIM_EXTERN tsesim_code tsesim_client_unregister_callback(tsesim_client *client,
+                                                            const char *account_name,
+                                                            const char *service_name);
 /* Why the last call on client failed. Borrowed, valid until the next call. */
 TSESIM_EXTERN const char *tsesim_client_errmsg(const tsesim_client *client);
 /* The HTTP answer of the last failure, or NULL when it had none. Borrowed. */

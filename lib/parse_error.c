@@ -73,6 +73,7 @@ tsesim_code tsesim_api_error_parse(tsesim_api_error **out, long http_status, con
   }
   pool = (char *)(e + 1);
   e->http_status = http_status;
+  e->retry_after = -1;
   e->body = pool;
   if (len) memcpy(pool, body, len);
   pool[len] = '\0';

@@ -88,4 +88,79 @@ tsesim_code tsesim__json_load(json_t **out, const char *body, size_t len, char *
 const char *tsesim__json_type_name(const json_t *v);
 #endif
 
+/* ---- the client: client.c (flows), http.c (one exchange), backoff.c ---- */
+#ifdef TSESIM__WITH_CURL
+#include <curl/curl.h>
+
+/* What a request authenticates with. */
+typedef enum tsesim__auth {
+  TSESIM__AUTH_BASIC,   /* the OAuth token request */
+  TSESIM__AUTH_BEARER,  /* the login */
+  TSESIM__AUTH_SESSION  /* Bearer and VZ-M2M-Token */
+} tsesim__auth;
+
+struct tsesim_client {
+  CURL *easy;                  /* one per client, kept alive: the connection is reused */
+  char *base_url;
+  char *client_id, *client_secret, *username, *password;
+  char *access_token, *session_token;
+  long long access_expires_ms; /* on the client's clock; 0: not known */
+  long long token_fetched_ms;
+  int oauth_refused, login_refused; /* remembered refusals: never asked again */
+  long connect_timeout_ms, timeout_ms, backoff_base_ms, backoff_cap_ms;
+  unsigned int max_attempts;
+  size_t max_response;
+  char *user_agent;
+  tsesim_log_fn log_fn;
+  void *log_payload;
+  int log_level;
+  tsesim_token_fn token_fn;
+  void *token_payload;
+  tsesim_clock_fn clock_fn;
+  tsesim_sleep_fn sleep_fn;
+  void *time_payload;
+  unsigned long long rng;      /* back-off jitter */
+  /* the last exchange */
+  char *resp;
+  size_t resp_len, resp_cap;
+  int resp_over;               /* the answer passed max_response */
+  long retry_after;            /* seconds from Retry-After, -1 when none */
+  int guard_resend;            /* this request must never be sent twice */
+  int request_sent;            /* its headers went out (the debug callback saw them) */
+  int resend_refused;          /* libcurl tried to send it again on a new connection */
+  char errmsg[TSESIM_ERRBUF_SIZE];
+  tsesim_api_error *last_error;
+};
+
+/* The outcome of one HTTP exchange. */
+typedef struct tsesim__exchange {
+  long status;      /* 0 when no complete answer came */
+  int nothing_sent; /* the request never left: safe to send again */
+} tsesim__exchange;
+
+/* Sets the handle's callbacks (answer, headers, redacted debug log). */
+void tsesim__http_setup(tsesim_client *c);
+/* Sends method (POST, DELETE, GET) with body to base_url + path. TSESIM_OK when a complete answer came (any
+ * status; body in c->resp). Otherwise the transport's code with c->errmsg set:
+ * TRANSPORT, TIMEOUT, TLS, HTTP (answer over the cap), NOMEM, and, when
+ * no_resend is set and the request may have been sent, UNKNOWN_OUTCOME; a
+ * request with no_resend is never sent twice, by libcurl either. */
+tsesim_code tsesim__http_send(tsesim_client *c, const char *method, const char *path,
+                              const char *body, size_t len, tsesim__auth auth, int no_resend,
+                              tsesim__exchange *x);
+void tsesim__client_log(tsesim_client *c, int level, const char *fmt, ...) TSESIM__PRINTF(3, 4);
+void tsesim__client_fail(tsesim_client *c, const char *fmt, ...) TSESIM__PRINTF(2, 3);
+/* Overwrites a secret with zeros, then frees it (NULL ok). */
+void tsesim__free_secret(char *s);
+
+/* backoff.c */
+long long tsesim__now_ms(tsesim_client *c);
+void tsesim__sleep_ms(tsesim_client *c, long ms);
+/* The wait before try number attempt+1 (attempt >= 1): full jitter over
+ * base * 2^(attempt-1), or Retry-After when the server gave one, capped. */
+long tsesim__backoff_ms(tsesim_client *c, unsigned attempt, long retry_after_s);
+/* Retry-After: delta-seconds or an HTTP-date; seconds from now (>= 0), -1 if neither. */
+long tsesim__retry_after_parse(const char *value);
+#endif
+
 #endif /* TSESIM_INT_H */

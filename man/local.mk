@@ -26,4 +26,13 @@ dist_man_MANS = \
 	man/tsesim_callback_free.3 \
 	man/tsesim_options_init.3 \
 	man/tsesim_global_init.3 \
-	man/tsesim_global_cleanup.3
+	man/tsesim_global_cleanup.3 \
+	man/tsesim_client_new.3 \
+	man/tsesim_client_register_callback.3 \
+	man/tsesim_client_unregister_callback.3 \
+	man/tsesim_client_free.3 \
+	man/tsesim_client_login.3 \
+	man/tsesim_client_logout.3 \
+	man/tsesim_client_download.3 \
+	man/tsesim_client_errmsg.3 \
+	man/tsesim_client_last_error.3

@@ -1,7 +1,9 @@
 /*
  * consumer.c - an application written from the public contract only
  * (tsesim.h as documented), built by .ci/run against an installed libtsesim
- * with nothing but `pkg-config --cflags --libs thingspace-esim`.
+ * with nothing but `pkg-config --cflags --libs thingspace-esim`. Given a
+ * base URL (of an installed tsesim-sim), it also drives the client with
+ * options of version 1, as API.md fixes them.
  */
 #include <stdio.h>
 #include <string.h>
@@ -15,7 +17,49 @@
     }                                                           \
   } while (0)
 
-int main(void) {
+/* The client, against the simulator's default credentials. */
+static int client_part(const char *base_url) {
+  tsesim_options opts;
+  tsesim_client *client;
+  tsesim_request *req;
+  tsesim_device_id ids[2];
+  char *rid = NULL;
+
+  CHECK(tsesim_global_init() == TSESIM_OK);
+  CHECK(tsesim_options_init(&opts, 1) == TSESIM_OK);
+  opts.base_url = base_url;
+  opts.client_id = "sim-key";
+  opts.client_secret = "sim-secret";
+  opts.username = "sim-user";
+  opts.password = "sim-pass";
+  CHECK(tsesim_client_new(&client, &opts) == TSESIM_OK);
+  CHECK(tsesim_client_login(client) == TSESIM_OK);
+  CHECK(tsesim_request_new(&req, "0000123456-00001") == TSESIM_OK);
+  ids[0].kind = TSESIM_ID_EID;
+  ids[0].id = "89049032000001000000000000000074";
+  ids[0].kind_name = NULL;
+  ids[1].kind = TSESIM_ID_IMEI;
+  ids[1].id = "352099001761481";
+  ids[1].kind_name = NULL;
+  CHECK(tsesim_request_add_device(req, ids, 2) == TSESIM_OK);
+  CHECK(tsesim_client_download(&rid, client, req) == TSESIM_OK && rid && strlen(rid) == 36);
+  tsesim_free(rid);
+  CHECK(tsesim_client_logout(client) == TSESIM_OK);
+  tsesim_client_free(client);
+
+  opts.password = "not-the-password";
+  CHECK(tsesim_client_new(&client, &opts) == TSESIM_OK);
+  CHECK(tsesim_client_download(&rid, client, req) == TSESIM_E_AUTH && rid == NULL);
+  CHECK(tsesim_client_last_error(client) != NULL);
+  CHECK(tsesim_client_login(client) == TSESIM_E_AUTH); /* remembered, not asked again */
+  tsesim_client_free(client);
+  tsesim_request_free(req);
+  tsesim_global_cleanup();
+  printf("consumer: client OK against %s\n", base_url);
+  return 0;
+}
+
+int main(int argc, char **argv) {
   static const char cb_body[] =
       "{\"requestId\":\"r-1\",\"deviceIds\":[{\"id\":\"89014103211118510720\",\"kind\":\"ICCID\"}],"
       "\"faultResponse\":{\"faultcode\":\"E1\",\"faultstring\":\"device off\"},"
@@ -69,5 +113,5 @@ int main(void) {
   tsesim_callback_free(cb);
   CHECK(tsesim_callback_parse(&cb, "[1]", 3, errbuf) == TSESIM_E_PARSE && cb == NULL);
   printf("consumer: OK against libtsesim %s\n", TSESIM_VERSION_STR);
-  return 0;
+  return argc > 1 ? client_part(argv[1]) : 0;
 }

@@ -11,7 +11,7 @@ expect "devices.csv:5: rejected: device 3: imei: check digit 4 does not match (e
 expect "devices.csv:6: rejected: device 3: eid missing"
 expect "devices.csv:7: rejected: device 3: eid \"8904903211O777412154728038528066\": not a digit at position 11"
 expect "devices.csv:8: rejected: 2 fields, expected 3"
-expect "devices.csv: 5 devices accepted, 4 rows rejected"
+expect "devices.csv: 7 devices accepted, 4 rows rejected"
 expect '{"devices":[{"deviceIds":[{"kind":"eid","id":"89049032526018159083016613186029"},'
 expect '{"deviceIds":[{"kind":"eid","id":"89049032625276018955597971147118"},{"kind":"imei","id":"352099001703426"}]}'
 expect '],"accountName":"0000123456-00001","servicePlan":"Global eSIM Plan"}'

@@ -1132,6 +1132,42 @@ static inline int tt_dead_port(int *port) {
   return fd;
 }
 
+/* ---- TCP connections, seen from outside a client ---- */
+
+typedef struct tt_tcp_conn {
+  unsigned local_port; /* the connecting side's port */
+  unsigned state;      /* Linux TCP state: 1 ESTABLISHED, 6 TIME_WAIT, 8 CLOSE_WAIT, ... */
+} tt_tcp_conn;
+
+/* The TCP sockets of this network namespace (IPv4 and IPv6) whose remote port is port, that
+ * is the connections made to a local server on that port, open or recently closed: up to max
+ * of them in out; returns how many there are. Reads /proc/net/tcp and /proc/net/tcp6. */
+static inline size_t tt_tcp_conns_to(int port, tt_tcp_conn *out, size_t max) {
+  static const char *const tables[] = {"/proc/net/tcp", "/proc/net/tcp6"};
+  size_t n = 0, i;
+  for (i = 0; i < ARRAY_LEN(tables); i++) {
+    char *text = tt_read_file(tables[i], NULL), *line, *save = NULL;
+    if (!text) { /* a kernel without IPv6 has no tcp6 */
+      ck_assert_msg(i > 0, "cannot read %s: %s", tables[i], strerror(errno));
+      continue;
+    }
+    line = strtok_r(text, "\n", &save); /* the column names */
+    while (line && (line = strtok_r(NULL, "\n", &save)) != NULL) {
+      unsigned lport, rport, st;
+      if (sscanf(line, " %*u: %*[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%x %x", &lport, &rport, &st) != 3)
+        continue;
+      if ((int)rport != port) continue;
+      if (n < max) {
+        out[n].local_port = lport;
+        out[n].state = st;
+      }
+      n++;
+    }
+    free(text);
+  }
+  return n;
+}
+
 /* The checked teardown of every simulator test: stops what a failed test left. */
 static inline void tt_cleanup(void) {
   while (tt_sims) tt_sim_free(tt_sims);

@@ -1,0 +1,63 @@
+/*
+ * bench_simproc.h - a tsesim-sim process for the benchmarks that talk HTTP:
+ * started on a free port (read from its port file), its memory read from
+ * /proc.
+ */
+#ifndef BENCH_SIMPROC_H
+#define BENCH_SIMPROC_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static pid_t sim_pid;
+static char base[64]; /* "http://127.0.0.1:PORT" */
+
+static inline void die(const char *what) {
+  fprintf(stderr, "bench_sim: %s\n", what);
+  exit(2);
+}
+
+/* Starts prog on a free port and waits for its port file; sets base. */
+static inline void sim_start(const char *prog, const char *dir) {
+  char portfile[4096], port[16] = "";
+  snprintf(portfile, sizeof portfile, "%s/bench-sim-port.%ld", dir, (long)getpid());
+  remove(portfile);
+  sim_pid = fork();
+  if (sim_pid == 0) {
+    execl(prog, prog, "--port", "0", "--port-file", portfile, "--callback-workers", "8",
+          (char *)NULL);
+    _exit(127);
+  }
+  for (int i = 0; i < 2000; i++) {
+    FILE *f = fopen(portfile, "r");
+    if (f) {
+      if (!fgets(port, sizeof port, f)) port[0] = '\0';
+      fclose(f);
+      break;
+    }
+    if (waitpid(sim_pid, NULL, WNOHANG) == sim_pid) die("tsesim-sim exited at start");
+    usleep(5000);
+  }
+  remove(portfile);
+  if (!port[0]) die("tsesim-sim wrote no port file");
+  port[strcspn(port, "\n")] = '\0';
+  snprintf(base, sizeof base, "http://127.0.0.1:%s", port);
+}
+
+static inline long sim_kib(const char *field) {
+  char path[64], line[256];
+  long kib = -1;
+  snprintf(path, sizeof path, "/proc/%ld/status", (long)sim_pid);
+  FILE *f = fopen(path, "r");
+  if (!f) die("cannot read the simulator's /proc status");
+  while (fgets(line, sizeof line, f))
+    if (!strncmp(line, field, strlen(field))) kib = atol(line + strlen(field) + 1);
+  fclose(f);
+  return kib;
+}
+
+#endif /* BENCH_SIMPROC_H */
