@@ -89,15 +89,20 @@ static int gateway_fault(const tsesim_client *c, long status) {
   return status == 401 && e && e->body && strstr(e->body, "\"fault\"") != NULL && e->code;
 }
 
-/* Zeroes then frees text that json_dumps made (NULL ok). */
-static void free_json_secret(char *text) {
-  volatile char *v = text;
-  json_malloc_t m;
-  json_free_t f;
-  if (!text) return;
-  while (*v) *v++ = '\0';
-  json_get_alloc_funcs(&m, &f);
-  f(text);
+/* Zeroes a string that jansson parsed out of an answer (a token) before the
+ * tree is freed. Copies inside jansson's lexer are out of our reach. */
+static void wipe_json_string(json_t *s) {
+  volatile char *v;
+  size_t n;
+  if (!json_is_string(s)) return;
+  v = (volatile char *)json_string_value(s);
+  for (n = json_string_length(s); n; n--) *v++ = '\0';
+}
+
+/* The answer that carried a token is zeroed once the token is copied out. */
+static void wipe_resp(tsesim_client *c) {
+  if (c->resp) memset(c->resp, 0, c->resp_len);
+  c->resp_len = 0;
 }
 
 static void notify(tsesim_client *c, tsesim_token_kind kind, const char *token, long expires) {
@@ -224,14 +229,17 @@ static tsesim_code fetch_access(tsesim_client *c) {
   drop_access(c);
   c->access_token = tsesim__strndup(json_string_value(tok), json_string_length(tok));
   if (!c->access_token) {
+    wipe_json_string(tok);
     json_decref(root);
     tsesim__client_fail(c, "token: out of memory");
     return TSESIM_E_NOMEM;
   }
+  wipe_json_string(tok);
+  json_decref(root);
+  wipe_resp(c);
   c->token_fetched_ms = tsesim__now_ms(c);
   c->access_expires_ms = expires_in > 0 ? c->token_fetched_ms + (long long)expires_in * 1000 : 0;
   notify(c, TSESIM_TOKEN_ACCESS, c->access_token, expires_in);
-  json_decref(root);
   return TSESIM_OK;
 }
 
@@ -241,7 +249,8 @@ static tsesim_code ensure_access(tsesim_client *c) {
 
 /* ---- the session ---- */
 static tsesim_code fetch_session(tsesim_client *c) {
-  json_t *creds, *root = NULL, *tok;
+  json_t *root = NULL, *tok;
+  const char *creds[4];
   char *body;
   long status;
   int replayed = 0;
@@ -255,10 +264,11 @@ static tsesim_code fetch_session(tsesim_client *c) {
     tsesim__client_fail(c, "the session token is not usable and no M2M user is set");
     return TSESIM_E_AUTH;
   }
-  creds = json_pack("{s:s,s:s}", "username", c->username, "password", c->password);
-  body = creds ? json_dumps(creds, JSON_COMPACT) : NULL;
-  json_decref(creds);
-  if (!body) {
+  creds[0] = "username";
+  creds[1] = c->username;
+  creds[2] = "password";
+  creds[3] = c->password;
+  if (!(body = tsesim__json_strings(creds, 2))) {
     tsesim__client_fail(c, "login: out of memory");
     return TSESIM_E_NOMEM;
   }
@@ -282,7 +292,7 @@ static tsesim_code fetch_session(tsesim_client *c) {
     }
     break;
   }
-  free_json_secret(body); /* it holds the password */
+  tsesim__free_secret(body); /* it holds the password */
   if (rc != TSESIM_OK) return rc;
   if (tsesim__json_load(&root, c->resp, c->resp_len, NULL) == TSESIM_E_NOMEM) {
     tsesim__client_fail(c, "login: out of memory");
@@ -296,7 +306,9 @@ static tsesim_code fetch_session(tsesim_client *c) {
   }
   drop_session(c);
   c->session_token = tsesim__strndup(json_string_value(tok), json_string_length(tok));
+  wipe_json_string(tok);
   json_decref(root);
+  wipe_resp(c);
   if (!c->session_token) {
     tsesim__client_fail(c, "login: out of memory");
     return TSESIM_E_NOMEM;
@@ -322,6 +334,9 @@ tsesim_code tsesim_client_new(tsesim_client **out, const tsesim_options *o) {
   if (!((o->client_id && o->client_secret) || o->access_token) ||
       !((o->username && o->password) || o->session_token))
     return TSESIM_E_INVAL;
+  if ((o->username && tsesim__utf8_invalid_at(o->username)) ||
+      (o->password && tsesim__utf8_invalid_at(o->password)))
+    return TSESIM_E_INVAL; /* they travel in a JSON body */
   if (!(c = tsesim__malloc(sizeof *c))) return TSESIM_E_NOMEM;
   memset(c, 0, sizeof *c);
   c->base_url = dup_opt(base, &bad);
@@ -539,7 +554,8 @@ static char *callbacks_path(tsesim_client *c, const char *account, const char *s
 tsesim_code tsesim_client_register_callback(tsesim_client *c, const char *account_name,
                                             const char *service_name, const char *url,
                                             const char *username, const char *password) {
-  json_t *o;
+  const char *f[8];
+  size_t i;
   char *body = NULL, *path;
   long status;
   tsesim_code rc;
@@ -552,26 +568,31 @@ tsesim_code tsesim_client_register_callback(tsesim_client *c, const char *accoun
                                                         : "url must be http:// or https://");
     return TSESIM_E_INVAL;
   }
-  o = json_pack("{s:s,s:s}", "name", service_name ? service_name : "DeviceProfileService", "url",
-                url);
-  if (o && username && json_object_set_new(o, "username", json_string(username))) {
-    json_decref(o);
-    o = NULL;
+  f[0] = "name";
+  f[1] = service_name ? service_name : "DeviceProfileService";
+  f[2] = "url";
+  f[3] = url;
+  f[4] = "username";
+  f[5] = username;
+  f[6] = "password";
+  f[7] = password;
+  for (i = 1; i < 8; i += 2) {
+    size_t bad = f[i] ? tsesim__utf8_invalid_at(f[i]) : 0;
+    if (bad) {
+      tsesim__client_fail(c, "register callback: %s: invalid UTF-8 at byte %lu", f[i - 1],
+                          (unsigned long)bad);
+      return TSESIM_E_INVAL;
+    }
   }
-  if (o && password && json_object_set_new(o, "password", json_string(password))) {
-    json_decref(o);
-    o = NULL;
-  }
-  body = o ? json_dumps(o, JSON_COMPACT) : NULL;
-  json_decref(o);
+  body = tsesim__json_strings(f, 4);
   path = callbacks_path(c, account_name, NULL);
   if (!body || !path) {
     rc = TSESIM_E_NOMEM;
-    tsesim__client_fail(c, "register callback: out of memory or text that is not UTF-8");
+    tsesim__client_fail(c, "register callback: out of memory");
   } else {
     rc = m2m_call(c, "POST", path, body, strlen(body), 0, "register callback", &status);
   }
-  free_json_secret(body); /* it holds the listener's password */
+  tsesim__free_secret(body); /* it holds the listener's password */
   tsesim__free(path);
   return done(c, rc);
 }

@@ -55,7 +55,13 @@ static size_t on_body(char *p, size_t size, size_t n, void *u) {
     size_t cap = c->resp_cap ? c->resp_cap : 4096;
     char *grown;
     while (cap < c->resp_len + len + 1) cap *= 2;
-    if (!(grown = tsesim__realloc(c->resp, cap))) return 0;
+    /* not realloc: the old block may hold a token, and is zeroed first */
+    if (!(grown = tsesim__malloc(cap))) return 0;
+    if (c->resp) {
+      memcpy(grown, c->resp, c->resp_len);
+      memset(c->resp, 0, c->resp_cap);
+      tsesim__free(c->resp);
+    }
     c->resp = grown;
     c->resp_cap = cap;
   }

@@ -122,3 +122,25 @@ tsesim_code tsesim_request_to_json(char **out, size_t *out_len, const tsesim_req
   *out_len = (size_t)(o - buf);
   return TSESIM_OK;
 }
+
+char *tsesim__json_strings(const char *const *pairs, size_t n) {
+  size_t i, len = 3;
+  char *buf, *o;
+  for (i = 0; i < n; i++)
+    if (pairs[2 * i + 1])
+      len += escaped_len(pairs[2 * i]) + escaped_len(pairs[2 * i + 1]) + 6;
+  if (!(buf = o = tsesim__malloc(len))) return NULL;
+  *o++ = '{';
+  for (i = 0; i < n; i++) {
+    if (!pairs[2 * i + 1]) continue;
+    if (o > buf + 1) *o++ = ',';
+    *o++ = '"';
+    o = put_escaped(o, pairs[2 * i]);
+    PUT("\":\"");
+    o = put_escaped(o, pairs[2 * i + 1]);
+    *o++ = '"';
+  }
+  *o++ = '}';
+  *o = '\0';
+  return buf;
+}

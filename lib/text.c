@@ -39,6 +39,15 @@ static size_t utf8_seq(const unsigned char *s, unsigned long *cp) {
   return n;
 }
 
+size_t tsesim__utf8_invalid_at(const char *s) {
+  const unsigned char *p;
+  size_t n;
+  unsigned long cp;
+  for (p = (const unsigned char *)s; *p; p += n)
+    if (!(n = utf8_seq(p, &cp))) return (size_t)(p - (const unsigned char *)s) + 1;
+  return 0;
+}
+
 tsesim_code tsesim__text_check(const char *field, const char *s, size_t max, char *errbuf) {
   const unsigned char *p;
   size_t len, n;

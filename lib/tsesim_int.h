@@ -32,6 +32,11 @@ size_t tsesim__test_alloc_live(void);           /* bytes live now */
 size_t tsesim__test_alloc_peak(void);           /* highest live bytes since reset */
 unsigned long tsesim__test_alloc_failed(void);  /* injected failures since reset */
 void tsesim__test_alloc_reset(void);            /* counters to 0, peak to live */
+/* Secret watch: every block freed from now on (realloc's old block too) is
+ * searched for s; a copy of it (up to 15 watched, NULL clears them all). */
+void tsesim__test_watch_secret(const char *s);
+/* Freed blocks that still held a watched secret, since the last clear. */
+unsigned long tsesim__test_secret_leaks(void);
 #endif
 
 /* ---- error.c ---- */
@@ -48,10 +53,19 @@ tsesim_code tsesim__id_check(tsesim_id_kind kind, const char *id, int verify_che
 /* Maps a kind as received (any case) to the enum; TSESIM_ID_UNKNOWN if none. */
 tsesim_id_kind tsesim__id_kind_parse(const char *name);
 
+/* ---- serialize.c: small bodies that carry credentials ---- */
+/* {"k0":"v0","k1":"v1",...} from n (key, value) pairs, pairs[2i] a key and
+ * pairs[2i+1] its value; a NULL value leaves its member out. Built in one
+ * allocation of our own, never through jansson, so that the caller can zero
+ * it (tsesim__free_secret). NULL when out of memory. */
+char *tsesim__json_strings(const char *const *pairs, size_t n);
+
 /* ---- text.c ---- */
 /* Checks a free-text field (accountName, servicePlan): 1..max bytes of valid
  * UTF-8 without control characters. field names it in the reason. */
 tsesim_code tsesim__text_check(const char *field, const char *s, size_t max, char *errbuf);
+/* 0 when s is valid UTF-8, else the 1-based byte position of the first bad sequence. */
+size_t tsesim__utf8_invalid_at(const char *s);
 /* ASCII case-insensitive equality. */
 int tsesim__ascii_ieq(const char *a, const char *b);
 /* Writes s (at most max bytes shown) quoted into dst for a message:

@@ -102,8 +102,13 @@ typedef struct tok_log {
   size_t n;
 } tok_log;
 
+/* While set, every token the client is given is added to the library's
+ * secret watch (see test_secrets_zeroed). */
+static int watch_tokens;
+
 static void tok_record(tsesim_token_kind kind, const char *token, long expires_in, void *payload) {
   tok_log *t = payload;
+  if (watch_tokens && token) tsesim__test_watch_secret(token);
   if (t->n < ARRAY_LEN(t->r)) {
     t->r[t->n].kind = kind;
     t->r[t->n].token = token ? strdup(token) : NULL;
@@ -420,6 +425,9 @@ START_TEST(test_new_credentials) {
       {SIM_KEY, SIM_SECRET, NULL, SIM_USER, NULL, NULL, TSESIM_E_INVAL}, /* user without password */
       {SIM_KEY, SIM_SECRET, NULL, NULL, SIM_PASS, NULL, TSESIM_E_INVAL}, /* password without user */
       {NULL, NULL, NULL, NULL, NULL, NULL, TSESIM_E_INVAL},
+      /* user and password travel in a JSON body: UTF-8 only */
+      {SIM_KEY, SIM_SECRET, NULL, "us\xC3(er", SIM_PASS, NULL, TSESIM_E_INVAL},
+      {SIM_KEY, SIM_SECRET, NULL, SIM_USER, "pa\xFFss", NULL, TSESIM_E_INVAL},
   };
   size_t i;
   for (i = 0; i < ARRAY_LEN(cases); i++) {
@@ -445,6 +453,38 @@ START_TEST(test_new_credentials) {
 END_TEST
 
 /* ---- login, logout, download ---- */
+
+/* Credentials with JSON's special characters and non-ASCII text reach the
+ * server intact: the login body is written by the library, not jansson. */
+START_TEST(test_login_escaped) {
+  static const char user[] = "q\"u\\ser", pass[] = "p\"a\\ss w\xC3\xB6rd/\xE2\x82\xAC";
+  char arg[64];
+  tt_sim *s;
+  cl k;
+  snprintf(arg, sizeof arg, "%s:%s", user, pass);
+  s = tt_sim_start((const char *[]){"--user", arg, NULL});
+  cl_init(&k, s);
+  k.o.username = user;
+  k.o.password = pass;
+  cl_new(&k);
+  expect_rc("login", tsesim_client_login(k.c), TSESIM_OK, k.c);
+  tt_stats_expect(s, "escaped credentials", TT_ST("logins.ok", 1), TT_ST("logins.refused", 0),
+                  NULL);
+  /* the listener's credentials: checked before anything is sent */
+  expect_rc("register, password not UTF-8",
+            tsesim_client_register_callback(k.c, TT_ACCOUNT, NULL, "http://127.0.0.1:9/cb", "u",
+                                            "ok\xC0\xAF"),
+            TSESIM_E_INVAL, k.c);
+  tt_expect_str("register", "errmsg", tsesim_client_errmsg(k.c),
+                "register callback: password: invalid UTF-8 at byte 3");
+  expect_rc("register, escaped", tsesim_client_register_callback(k.c, TT_ACCOUNT, "Svc1",
+                                                                  "http://127.0.0.1:9/cb",
+                                                                  user, pass),
+            TSESIM_OK, k.c);
+  tt_stats_expect(s, "one registration", TT_ST("requests.callbacks", 1), NULL);
+  cl_end(&k, NULL, s);
+}
+END_TEST
 
 START_TEST(test_lazy) {
   tt_sim *s = tt_sim_start(NULL);
@@ -1497,6 +1537,64 @@ START_TEST(test_log_redacted) {
 }
 END_TEST
 
+/* ---- secrets are zeroed before their memory is freed ---- */
+
+#define CB_PASS "listener-pass-7d1"
+
+/* Every block the library frees (through its allocator, which the test build
+ * watches) is searched for the credentials and for every token the client
+ * was given. A full session with both renewals, a callback registration with
+ * a password, a client made from ready tokens, and the frees at the end. */
+START_TEST(test_secrets_zeroed) {
+  tt_sim *s = tt_sim_start(NULL);
+  tsesim_request *req = make_req(1, 2700);
+  tsesim_client *ready = NULL;
+  tsesim_options o;
+  cl k;
+  tsesim__test_watch_secret(NULL);
+  tsesim__test_watch_secret(SIM_PASS);
+  tsesim__test_watch_secret(SIM_SECRET);
+  tsesim__test_watch_secret(SIM_BASIC_B64);
+  tsesim__test_watch_secret(CB_PASS);
+  watch_tokens = 1;
+  cl_start(&k, s);
+  expect_rc("login", tsesim_client_login(k.c), TSESIM_OK, k.c);
+  expect_rc("register", tsesim_client_register_callback(k.c, TT_ACCOUNT, NULL,
+                                                         "http://127.0.0.1:9/cb", "listener",
+                                                         CB_PASS), TSESIM_OK, k.c);
+  download_ok("download", &k, req);
+  sim_revoke_all(s, "{\"access_tokens\":true,\"sessions\":true}");
+  download_ok("download after revoking both tokens", &k, req);
+  tt_stats_expect(s, "both tokens renewed", TT_ST("requests.token", 2),
+                  TT_ST("requests.login", 2), NULL);
+  /* a second client from the live tokens, given as ready tokens */
+  tsesim_options_init(&o, TSESIM_OPTIONS_VERSION);
+  o.base_url = k.url;
+  o.access_token = tok_given(&k.toks, TSESIM_TOKEN_ACCESS, 1);
+  o.session_token = tok_given(&k.toks, TSESIM_TOKEN_SESSION, 1);
+  ck_assert_ptr_nonnull(o.session_token);
+  expect_rc("new from ready tokens", tsesim_client_new(&ready, &o), TSESIM_OK, NULL);
+  {
+    char *id = NULL;
+    expect_rc("download with ready tokens", tsesim_client_download(&id, ready, req), TSESIM_OK,
+              ready);
+    tsesim_free(id);
+  }
+  tsesim_client_free(ready);
+  expect_rc("logout", tsesim_client_logout(k.c), TSESIM_OK, k.c);
+  tsesim_client_free(k.c);
+  k.c = NULL;
+  watch_tokens = 0;
+  ck_assert_uint_eq(tok_count(&k.toks, TSESIM_TOKEN_ACCESS), 2);
+  ck_assert_uint_eq(tok_count(&k.toks, TSESIM_TOKEN_SESSION), 2);
+  ck_assert_msg(tsesim__test_secret_leaks() == 0,
+                "%lu freed blocks still held a credential or a token",
+                tsesim__test_secret_leaks());
+  tsesim__test_watch_secret(NULL);
+  cl_end(&k, req, s);
+}
+END_TEST
+
 /* ---- threads ---- */
 
 #define N_THREADS 4
@@ -1649,6 +1747,7 @@ static Suite *suite(void) {
   tcase_add_loop_test(tc, test_new_url_userinfo, 0, (int)ARRAY_LEN(userinfo_urls));
   tcase_add_test(tc, test_new_credentials);
   tc = tt_tcase(s, "session", 20);
+  tcase_add_test(tc, test_login_escaped);
   tcase_add_test(tc, test_lazy);
   tcase_add_test(tc, test_login_logout);
   tcase_add_test(tc, test_base_url_slash);
@@ -1687,6 +1786,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, test_tls);
   tcase_add_test(tc, test_response_cap);
   tcase_add_test(tc, test_log_redacted);
+  tcase_add_test(tc, test_secrets_zeroed);
   tc = tt_tcase(s, "threads", 30);
   tcase_add_test(tc, test_threads);
   tcase_add_test(tc, test_request_limits);
