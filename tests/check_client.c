@@ -40,6 +40,20 @@ static void fake_sleep(long ms, void *payload) {
   t->now += ms;
 }
 
+/* Asserts the waits sleep_fn was asked for: exactly n, in ms, in order. */
+static void expect_sleeps(const char *ctx, const fake_time *t, size_t n, ...) {
+  va_list ap;
+  size_t i;
+  ck_assert_msg(t->n_sleeps == n, "%s: %zu sleeps, expected %zu", ctx, t->n_sleeps, n);
+  va_start(ap, n);
+  for (i = 0; i < n; i++) {
+    long want = va_arg(ap, long);
+    ck_assert_msg(t->sleeps[i] == want, "%s: sleep %zu was %ld ms, expected %ld", ctx, i,
+                  t->sleeps[i], want);
+  }
+  va_end(ap);
+}
+
 typedef struct log_cap {
   int *levels;
   char **lines;
@@ -501,7 +515,7 @@ START_TEST(test_lazy) {
                   TT_ST("requests.download", 1), TT_ST("downloads.accepted", 1),
                   TT_ST("downloads.devices_accepted", 3), TT_ST("requests.other", 0), NULL);
   ck_assert_ptr_null(tsesim_client_last_error(k.c));
-  ck_assert_uint_eq(k.t.n_sleeps, 0);
+  expect_sleeps("no waits", &k.t, 0);
   cl_end(&k, req, s);
 }
 END_TEST
@@ -572,7 +586,7 @@ START_TEST(test_api_error) {
   ck_assert_msg(strstr(tsesim_client_errmsg(k.c), "REQUEST_FAILED.AccountNotFound") != NULL,
                 "errmsg \"%s\" does not name the code", tsesim_client_errmsg(k.c));
   tt_stats_expect(s, "unknown account: not retried", TT_ST("requests.download", 1), NULL);
-  ck_assert_uint_eq(k.t.n_sleeps, 0);
+  expect_sleeps("no waits", &k.t, 0);
   download_ok("then a good one", &k, good);
   expect_clean("then a good one", k.c);
   cl_free(&k);
@@ -745,7 +759,7 @@ START_TEST(test_token_401_replay) {
                   TT_ST("tokens.issued", 2), TT_ST("requests.login", 1),
                   TT_ST("requests.download", 2), TT_ST("downloads.received", 2),
                   TT_ST("downloads.accepted", 1), NULL);
-  ck_assert_uint_eq(k.t.n_sleeps, 0);
+  expect_sleeps("no waits", &k.t, 0);
   ck_assert_uint_eq(tok_count(&k.toks, TSESIM_TOKEN_ACCESS), 2);
   ck_assert_uint_eq(tok_count(&k.toks, TSESIM_TOKEN_SESSION), 1);
   ck_assert_str_ne(tok_given(&k.toks, TSESIM_TOKEN_ACCESS, 1),
@@ -925,7 +939,7 @@ START_TEST(test_wrong_password) {
   tt_stats_expect(s, "11 calls after a refused login", TT_ST("requests.login", 1),
                   TT_ST("logins.refused", 1), TT_ST("logins.locked", 0),
                   TT_ST("requests.token", 1), TT_ST("requests.download", 0), NULL);
-  ck_assert_uint_eq(k.t.n_sleeps, 0);
+  expect_sleeps("no waits", &k.t, 0);
   /* the user is not locked */
   token = tt_get_token(s);
   sess = tt_login_as(s, token, SIM_USER, SIM_PASS);
@@ -1010,9 +1024,7 @@ START_TEST(test_429_retry_after_seconds) {
   t0 = tt_now();
   download_ok("429, 429, 200", &k, req);
   ck_assert_msg(tt_now() - t0 < 1.5, "the client slept for real: %.1f s", tt_now() - t0);
-  ck_assert_uint_eq(k.t.n_sleeps, 2);
-  ck_assert_int_eq(k.t.sleeps[0], 2000);
-  ck_assert_int_eq(k.t.sleeps[1], 2000);
+  expect_sleeps("waits", &k.t, 2, 2000L, 2000L);
   tt_stats_expect(s, "429 twice", TT_ST("requests.download", 3), TT_ST("downloads.received", 3),
                   TT_ST("downloads.accepted", 1), TT_ST("faults.injected", 2), NULL);
   cl_end(&k, req, s);
@@ -1050,10 +1062,7 @@ START_TEST(test_retry_after_cap) {
   k.o.backoff_cap_ms = 1500;
   cl_new(&k);
   download_ok("429 (30 s), 503 (1 s), 429 (date 30 s), 200", &k, req);
-  ck_assert_uint_eq(k.t.n_sleeps, 3);
-  ck_assert_int_eq(k.t.sleeps[0], 1500);
-  ck_assert_int_eq(k.t.sleeps[1], 1000);
-  ck_assert_int_eq(k.t.sleeps[2], 1500);
+  expect_sleeps("waits", &k.t, 3, 1500L, 1000L, 1500L);
   tt_stats_expect(s, "three faults", TT_ST("requests.download", 4),
                   TT_ST("downloads.accepted", 1), NULL);
   cl_end(&k, req, s);
@@ -1093,9 +1102,7 @@ START_TEST(test_503_retried) {
   cl k;
   cl_start(&k, s);
   download_ok("503, 503, 200", &k, req);
-  ck_assert_uint_eq(k.t.n_sleeps, 2);
-  ck_assert_int_eq(k.t.sleeps[0], 1000);
-  ck_assert_int_eq(k.t.sleeps[1], 1000);
+  expect_sleeps("waits", &k.t, 2, 1000L, 1000L);
   tt_stats_expect(s, "503 twice", TT_ST("requests.download", 3), TT_ST("downloads.accepted", 1),
                   NULL);
   cl_end(&k, req, s);
@@ -1110,9 +1117,7 @@ START_TEST(test_429_exhausted) {
   expect_rc("429 x 3", download(&k, req), TSESIM_E_RATE_LIMITED, k.c);
   expect_last_error("429 x 3", k.c, 429, "REQUEST_FAILED.RateLimited", 1);
   ck_assert_str_ne(tsesim_client_errmsg(k.c), "");
-  ck_assert_uint_eq(k.t.n_sleeps, 2);
-  ck_assert_int_eq(k.t.sleeps[0], 1000);
-  ck_assert_int_eq(k.t.sleeps[1], 1000);
+  expect_sleeps("waits", &k.t, 2, 1000L, 1000L);
   tt_stats_expect(s, "default: 3 attempts", TT_ST("requests.download", 3),
                   TT_ST("downloads.received", 3), TT_ST("downloads.accepted", 0), NULL);
   /* two 429 left, then the third attempt gets through */
@@ -1141,7 +1146,7 @@ START_TEST(test_503_exhausted_max_attempts) {
   k.o.max_attempts = 1;
   cl_new(&k);
   expect_rc("503, max_attempts 1", download(&k, req), TSESIM_E_RATE_LIMITED, k.c);
-  ck_assert_uint_eq(k.t.n_sleeps, 0);
+  expect_sleeps("no waits", &k.t, 0);
   tt_stats_expect(s, "max_attempts 1", TT_ST("requests.download", 6),
                   TT_ST("downloads.accepted", 0), NULL);
   cl_end(&k, req, s);
@@ -1181,7 +1186,7 @@ START_TEST(test_500_not_retried) {
   cl_start(&k, s);
   expect_rc("500", download(&k, req), TSESIM_E_API, k.c);
   expect_last_error("500", k.c, 500, "REQUEST_FAILED.UnexpectedError", -1);
-  ck_assert_uint_eq(k.t.n_sleeps, 0);
+  expect_sleeps("no waits", &k.t, 0);
   tt_stats_expect(s, "500: one POST", TT_ST("requests.download", 1),
                   TT_ST("downloads.received", 1), NULL);
   cl_free(&k);
@@ -1215,7 +1220,7 @@ START_TEST(test_close_unknown_outcome) {
   ck_assert_msg(strstr(tsesim_client_errmsg(k.c), "3 devices") != NULL,
                 "errmsg \"%s\" does not name the 3 devices", tsesim_client_errmsg(k.c));
   ck_assert_ptr_null(tsesim_client_last_error(k.c));
-  ck_assert_uint_eq(k.t.n_sleeps, 0);
+  expect_sleeps("no waits", &k.t, 0);
   tt_stats_expect(s, mode[_i], TT_ST("requests.download", 1), TT_ST("downloads.received", 1),
                   TT_ST("downloads.accepted", _i == 0 ? 1 : 0), TT_ST("faults.injected", 1),
                   NULL);
@@ -1237,7 +1242,7 @@ START_TEST(test_truncate_unknown_outcome) {
   expect_rc("truncated", download(&k, req), TSESIM_E_UNKNOWN_OUTCOME, k.c);
   ck_assert_msg(strstr(tsesim_client_errmsg(k.c), "2 devices") != NULL, "errmsg \"%s\"",
                 tsesim_client_errmsg(k.c));
-  ck_assert_uint_eq(k.t.n_sleeps, 0);
+  expect_sleeps("no waits", &k.t, 0);
   tt_stats_expect(s, "truncated: one POST", TT_ST("requests.download", 1),
                   TT_ST("downloads.received", 1), TT_ST("downloads.accepted", 1), NULL);
   cl_end(&k, req, s);
@@ -1258,7 +1263,7 @@ START_TEST(test_timeout_after_send) {
   expect_rc("login", tsesim_client_login(k.c), TSESIM_OK, k.c);
   tt_sim_faults(s, faults);
   expect_rc("slow answer", download(&k, req), TSESIM_E_UNKNOWN_OUTCOME, k.c);
-  ck_assert_uint_eq(k.t.n_sleeps, 0);
+  expect_sleeps("no waits", &k.t, 0);
   ck_assert_int_eq(tt_stat_wait(s, "downloads.accepted", 1, 3.0), 1);
   tt_sleep(tt_slow(0.3));
   tt_stats_expect(s, "timed out: one POST", TT_ST("requests.download", 1),
@@ -1269,7 +1274,7 @@ START_TEST(test_timeout_after_send) {
   k.o.timeout_ms = timeout_ms;
   cl_new(&k);
   expect_rc("slow token", tsesim_client_login(k.c), TSESIM_E_TIMEOUT, k.c);
-  ck_assert_uint_eq(k.t.n_sleeps, 0);
+  expect_sleeps("no waits", &k.t, 0);
   ck_assert_int_eq(tt_stat_wait(s, "requests.token", 2, 3.0), 2);
   tt_sleep(tt_slow(0.3));
   tt_stats_expect(s, "slow token: one POST", TT_ST("requests.token", 2),
@@ -1364,7 +1369,7 @@ START_TEST(test_non_json) {
   cl k;
   cl_start(&k, s);
   expect_rc("download: 200 text/html", download(&k, req), TSESIM_E_HTTP, k.c);
-  ck_assert_uint_eq(k.t.n_sleeps, 0);
+  expect_sleeps("no waits", &k.t, 0);
   tt_stats_expect(s, "non-json download", TT_ST("requests.download", 1),
                   TT_ST("downloads.accepted", 1), NULL);
   cl_free(&k);
@@ -1394,7 +1399,7 @@ START_TEST(test_redirect_not_followed) {
                 tsesim_client_errmsg(k.c));
   ck_assert_ptr_nonnull(tsesim_client_last_error(k.c));
   ck_assert_int_eq(tsesim_client_last_error(k.c)->http_status, 302);
-  ck_assert_uint_eq(k.t.n_sleeps, 0);
+  expect_sleeps("no waits", &k.t, 0);
   tt_stats_expect(s, "302", TT_ST("requests.download", 1), TT_ST("downloads.accepted", 0), NULL);
   cl_free(&k);
   /* and on the token request */
@@ -1425,7 +1430,7 @@ START_TEST(test_tls) {
   /* the system's CAs: refused */
   cl_start(&k, s);
   expect_rc("no ca_file", tsesim_client_login(k.c), TSESIM_E_TLS, k.c);
-  ck_assert_uint_eq(k.t.n_sleeps, 0);
+  expect_sleeps("no waits", &k.t, 0);
   cl_free(&k);
   /* another CA: refused */
   cl_init(&k, s);
@@ -1455,7 +1460,7 @@ START_TEST(test_response_cap) {
   cl_start(&k, s);
   expect_rc("2,000,000 bytes, default cap", download(&k, req), TSESIM_E_HTTP, k.c);
   snprintf(capped, sizeof capped, "%s", tsesim_client_errmsg(k.c));
-  ck_assert_uint_eq(k.t.n_sleeps, 0);
+  expect_sleeps("no waits", &k.t, 0);
   cl_free(&k);
   cl_init(&k, s);
   k.o.max_response_bytes = 4 * 1024 * 1024;
@@ -1476,7 +1481,7 @@ START_TEST(test_response_cap) {
   expect_rc("oversized token answer", tsesim_client_login(k.c), TSESIM_E_HTTP, k.c);
   ck_assert_msg(strstr(tsesim_client_errmsg(k.c), "1048576") != NULL, "errmsg \"%s\"",
                 tsesim_client_errmsg(k.c));
-  ck_assert_uint_eq(k.t.n_sleeps, 0);
+  expect_sleeps("no waits", &k.t, 0);
   cl_free(&k);
   tt_stats_expect(s, "oversized token", TT_ST("requests.token", 3), TT_ST("requests.login", 2),
                   NULL);
