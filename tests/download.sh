@@ -2,16 +2,8 @@
 # examples/download against tsesim-sim: accepted with the simulator's
 # credentials, refused (exit 1, not retried) with a wrong password.
 set -eu
-dir=$(mktemp -d "$top_builddir/tests/tmp-download-XXXXXX")
-"$top_builddir/tools/tsesim-sim" --port 0 --port-file "$dir/port" >/dev/null 2>&1 &
-sim=$!
-trap 'kill "$sim" 2>/dev/null; wait "$sim" 2>/dev/null; rm -rf "$dir"' EXIT
-i=0
-while [ ! -s "$dir/port" ]; do
-  i=$((i + 1)); [ "$i" -lt 1000 ] || { echo "download: no simulator" >&2; exit 1; }
-  sleep 0.01
-done
-base="http://127.0.0.1:$(cat "$dir/port")/api"
+. "$top_srcdir/tests/sim_start.sh"
+sim_start download
 out=$("$top_builddir/examples/download" "$base" "$top_srcdir/examples/devices.csv")
 printf '%s\n' "$out" | grep -qE '^requestId [0-9a-f-]{36} for 7 devices$' || {
   echo "download: unexpected output: $out" >&2; exit 1; }
