@@ -212,6 +212,16 @@ static tsesim_request *make_req(size_t n, unsigned long seed) {
   return r;
 }
 
+/* The start of most tests: a simulator started with args (NULL-terminated,
+ * or NULL), a request of n devices from seed on, and a client for it. */
+static tt_sim *cl_sim(cl *k, tsesim_request **req, const char *const *args, size_t n,
+                      unsigned long seed) {
+  tt_sim *s = tt_sim_start(args);
+  *req = make_req(n, seed);
+  cl_start(k, s);
+  return s;
+}
+
 /* A download that must succeed with a UUID v4 requestId. (errmsg and
  * last_error may keep what a retried attempt or a renewal met on the way.) */
 static void download_ok(const char *ctx, cl *k, const tsesim_request *req) {
@@ -501,10 +511,9 @@ START_TEST(test_login_escaped) {
 END_TEST
 
 START_TEST(test_lazy) {
-  tt_sim *s = tt_sim_start(NULL);
-  tsesim_request *req = make_req(3, 100);
+  tsesim_request *req;
   cl k;
-  cl_start(&k, s);
+  tt_sim *s = cl_sim(&k, &req, NULL, 3, 100);
   expect_no_api(s, "after tsesim_client_new");
   ck_assert_uint_eq(k.toks.n, 0);
   /* a download alone gets the token, logs in and downloads */
@@ -521,10 +530,9 @@ START_TEST(test_lazy) {
 END_TEST
 
 START_TEST(test_login_logout) {
-  tt_sim *s = tt_sim_start(NULL);
-  tsesim_request *req = make_req(2, 200);
+  tsesim_request *req;
   cl k;
-  cl_start(&k, s);
+  tt_sim *s = cl_sim(&k, &req, NULL, 2, 200);
   expect_rc("login", tsesim_client_login(k.c), TSESIM_OK, k.c);
   tt_expect_str("login", "errmsg", tsesim_client_errmsg(k.c), "");
   ck_assert_ptr_null(tsesim_client_last_error(k.c));
@@ -679,12 +687,11 @@ static size_t new_conns(const tt_sim *s, const tt_tcp_conn *before, size_t nb, t
 }
 
 START_TEST(test_connection_reuse) {
-  tt_sim *s = tt_sim_start(NULL);
-  tsesim_request *req = make_req(1, 500);
   tt_tcp_conn before[256], fresh[16], later[16];
   size_t nb, nf, nl, i;
+  tsesim_request *req;
   cl k;
-  cl_start(&k, s);
+  tt_sim *s = cl_sim(&k, &req, NULL, 1, 500);
   nb = tt_tcp_conns_to(s->port, before, ARRAY_LEN(before));
   ck_assert_uint_le(nb, ARRAY_LEN(before));
   /* the first exchanges open one connection, and keep it */
@@ -717,11 +724,10 @@ END_TEST
 
 
 START_TEST(test_token_refresh) {
-  tt_sim *s = tt_sim_start((const char *[]){"--token-lifetime", "2", NULL});
-  tsesim_request *req = make_req(1, 600);
   const tok_rec *r;
+  tsesim_request *req;
   cl k;
-  cl_start(&k, s);
+  tt_sim *s = cl_sim(&k, &req, (const char *[]){"--token-lifetime", "2", NULL}, 1, 600);
   expect_rc("login", tsesim_client_login(k.c), TSESIM_OK, k.c);
   r = tok_nth(&k.toks, 0);
   ck_assert_int_eq(r->kind, TSESIM_TOKEN_ACCESS);
@@ -748,10 +754,9 @@ START_TEST(test_token_refresh) {
 END_TEST
 
 START_TEST(test_token_401_replay) {
-  tt_sim *s = tt_sim_start(NULL);
-  tsesim_request *req = make_req(2, 700);
+  tsesim_request *req;
   cl k;
-  cl_start(&k, s);
+  tt_sim *s = cl_sim(&k, &req, NULL, 2, 700);
   expect_rc("login", tsesim_client_login(k.c), TSESIM_OK, k.c);
   sim_revoke_all(s, "{\"access_tokens\":true}");
   download_ok("after revoking the access token", &k, req);
@@ -791,10 +796,9 @@ START_TEST(test_login_401_replay) {
 END_TEST
 
 START_TEST(test_session_revoked) {
-  tt_sim *s = tt_sim_start(NULL);
-  tsesim_request *req = make_req(1, 800);
+  tsesim_request *req;
   cl k;
-  cl_start(&k, s);
+  tt_sim *s = cl_sim(&k, &req, NULL, 1, 800);
   expect_rc("login", tsesim_client_login(k.c), TSESIM_OK, k.c);
   sim_revoke_all(s, "{\"sessions\":true}");
   download_ok("after revoking the session", &k, req);
@@ -810,10 +814,9 @@ START_TEST(test_session_revoked) {
 END_TEST
 
 START_TEST(test_session_idle) {
-  tt_sim *s = tt_sim_start((const char *[]){"--session-idle", "0.2", NULL});
-  tsesim_request *req = make_req(1, 850);
+  tsesim_request *req;
   cl k;
-  cl_start(&k, s);
+  tt_sim *s = cl_sim(&k, &req, (const char *[]){"--session-idle", "0.2", NULL}, 1, 850);
   expect_rc("login", tsesim_client_login(k.c), TSESIM_OK, k.c);
   tt_sleep(0.35);
   download_ok("after the idle timeout", &k, req);
@@ -877,11 +880,10 @@ END_TEST
 /* SessionToken.Expired after the new login: no second login. With 20 ms of
  * latency and a 5 ms idle timeout, every session has expired when used. */
 START_TEST(test_session_expired_once) {
-  tt_sim *s = tt_sim_start((const char *[]){"--session-idle", "0.005", "--latency-ms", "20",
-                                            NULL});
-  tsesim_request *req = make_req(1, 870);
+  tsesim_request *req;
   cl k;
-  cl_start(&k, s);
+  tt_sim *s = cl_sim(
+      &k, &req, (const char *[]){"--session-idle", "0.005", "--latency-ms", "20", NULL}, 1, 870);
   expect_rc("expired, login, expired", download(&k, req), TSESIM_E_API, k.c);
   expect_last_error("expired twice", k.c, 400, "REQUEST_FAILED.SessionToken.Expired", -1);
   tt_stats_expect(s, "expired twice: one new login only", TT_ST("requests.token", 1),
@@ -1014,12 +1016,12 @@ END_TEST
 /* ---- retries that cannot duplicate a download ---- */
 
 START_TEST(test_429_retry_after_seconds) {
-  tt_sim *s = tt_sim_start(
-      (const char *[]){"--fault", "429:count=2,retry-after=2,endpoint=download", NULL});
-  tsesim_request *req = make_req(1, 1100);
   double t0;
+  tsesim_request *req;
   cl k;
-  cl_start(&k, s);
+  tt_sim *s = cl_sim(
+      &k, &req, (const char *[]){"--fault", "429:count=2,retry-after=2,endpoint=download", NULL}, 1,
+      1100);
   expect_rc("login", tsesim_client_login(k.c), TSESIM_OK, k.c);
   t0 = tt_now();
   download_ok("429, 429, 200", &k, req);
@@ -1032,12 +1034,13 @@ START_TEST(test_429_retry_after_seconds) {
 END_TEST
 
 START_TEST(test_429_retry_after_date) {
-  tt_sim *s = tt_sim_start(
-      (const char *[]){"--fault", "429:count=2,retry-after=date:3,endpoint=download", NULL});
-  tsesim_request *req = make_req(1, 1200);
   size_t i;
+  tsesim_request *req;
   cl k;
-  cl_start(&k, s);
+  tt_sim *s =
+      cl_sim(&k, &req,
+             (const char *[]){"--fault", "429:count=2,retry-after=date:3,endpoint=download", NULL},
+             1, 1200);
   download_ok("429 (date), 429 (date), 200", &k, req);
   ck_assert_uint_eq(k.t.n_sleeps, 2);
   for (i = 0; i < 2; i++) /* an HTTP-date 3 s ahead, whole seconds: 2 or 3 s from now */
@@ -1071,13 +1074,14 @@ END_TEST
 
 /* A Retry-After too long to count waits the cap; an HTTP-date now waits nothing. */
 START_TEST(test_retry_after_edges) {
-  tt_sim *s = tt_sim_start((const char *[]){
-      "--fault", "429:count=1,retry-after=99999999999,endpoint=download", "--fault",
-      "429:count=1,retry-after=date:0,endpoint=download", NULL});
-  tsesim_request *req = make_req(1, 1350);
   size_t i;
+  tsesim_request *req;
   cl k;
-  cl_start(&k, s);
+  tt_sim *s =
+      cl_sim(&k, &req,
+             (const char *[]){"--fault", "429:count=1,retry-after=99999999999,endpoint=download",
+                              "--fault", "429:count=1,retry-after=date:0,endpoint=download", NULL},
+             1, 1350);
   download_ok("429 (99999999999 s), 429 (date now), 200", &k, req);
   ck_assert_msg(k.t.n_sleeps == 1 || k.t.n_sleeps == 2, "%zu sleeps", k.t.n_sleeps);
   ck_assert_int_eq(k.t.sleeps[0], 20000); /* the default cap */
@@ -1097,10 +1101,10 @@ START_TEST(test_retry_after_edges) {
 END_TEST
 
 START_TEST(test_503_retried) {
-  tt_sim *s = tt_sim_start((const char *[]){"--fault", "503:count=2,endpoint=download", NULL});
-  tsesim_request *req = make_req(1, 1400);
+  tsesim_request *req;
   cl k;
-  cl_start(&k, s);
+  tt_sim *s =
+      cl_sim(&k, &req, (const char *[]){"--fault", "503:count=2,endpoint=download", NULL}, 1, 1400);
   download_ok("503, 503, 200", &k, req);
   expect_sleeps("waits", &k.t, 2, 1000L, 1000L);
   tt_stats_expect(s, "503 twice", TT_ST("requests.download", 3), TT_ST("downloads.accepted", 1),
@@ -1110,10 +1114,10 @@ START_TEST(test_503_retried) {
 END_TEST
 
 START_TEST(test_429_exhausted) {
-  tt_sim *s = tt_sim_start((const char *[]){"--fault", "429:count=5,endpoint=download", NULL});
-  tsesim_request *req = make_req(1, 1500);
+  tsesim_request *req;
   cl k;
-  cl_start(&k, s);
+  tt_sim *s =
+      cl_sim(&k, &req, (const char *[]){"--fault", "429:count=5,endpoint=download", NULL}, 1, 1500);
   expect_rc("429 x 3", download(&k, req), TSESIM_E_RATE_LIMITED, k.c);
   expect_last_error("429 x 3", k.c, 429, "REQUEST_FAILED.RateLimited", 1);
   ck_assert_str_ne(tsesim_client_errmsg(k.c), "");
@@ -1180,10 +1184,9 @@ START_TEST(test_429_token_not_refusal) {
 END_TEST
 
 START_TEST(test_500_not_retried) {
-  tt_sim *s = tt_sim_start((const char *[]){"--fault", "500:endpoint=download", NULL});
-  tsesim_request *req = make_req(1, 1700);
+  tsesim_request *req;
   cl k;
-  cl_start(&k, s);
+  tt_sim *s = cl_sim(&k, &req, (const char *[]){"--fault", "500:endpoint=download", NULL}, 1, 1700);
   expect_rc("500", download(&k, req), TSESIM_E_API, k.c);
   expect_last_error("500", k.c, 500, "REQUEST_FAILED.UnexpectedError", -1);
   expect_sleeps("no waits", &k.t, 0);
@@ -1206,11 +1209,10 @@ END_TEST
  * never re-sent, whether the simulator acted on it (processed) or not. */
 START_TEST(test_close_unknown_outcome) {
   static const char *const mode[] = {"processed", "dropped"};
-  tt_sim *s = tt_sim_start(NULL);
-  tsesim_request *req = make_req(3, 1800);
   char faults[200];
+  tsesim_request *req;
   cl k;
-  cl_start(&k, s);
+  tt_sim *s = cl_sim(&k, &req, NULL, 3, 1800);
   expect_rc("login", tsesim_client_login(k.c), TSESIM_OK, k.c);
   snprintf(faults, sizeof faults,
            "{\"faults\":[{\"kind\":\"close\",\"endpoint\":\"download\",\"mode\":\"%s\"}]}",
@@ -1234,10 +1236,10 @@ START_TEST(test_close_unknown_outcome) {
 END_TEST
 
 START_TEST(test_truncate_unknown_outcome) {
-  tt_sim *s = tt_sim_start((const char *[]){"--fault", "truncate:endpoint=download", NULL});
-  tsesim_request *req = make_req(2, 1900);
+  tsesim_request *req;
   cl k;
-  cl_start(&k, s);
+  tt_sim *s =
+      cl_sim(&k, &req, (const char *[]){"--fault", "truncate:endpoint=download", NULL}, 2, 1900);
   expect_rc("login", tsesim_client_login(k.c), TSESIM_OK, k.c);
   expect_rc("truncated", download(&k, req), TSESIM_E_UNKNOWN_OUTCOME, k.c);
   ck_assert_msg(strstr(tsesim_client_errmsg(k.c), "2 devices") != NULL, "errmsg \"%s\"",
@@ -1364,10 +1366,10 @@ START_TEST(test_refused_retried) {
 END_TEST
 
 START_TEST(test_non_json) {
-  tt_sim *s = tt_sim_start((const char *[]){"--fault", "non-json:endpoint=download", NULL});
-  tsesim_request *req = make_req(1, 2200);
+  tsesim_request *req;
   cl k;
-  cl_start(&k, s);
+  tt_sim *s =
+      cl_sim(&k, &req, (const char *[]){"--fault", "non-json:endpoint=download", NULL}, 1, 2200);
   expect_rc("download: 200 text/html", download(&k, req), TSESIM_E_HTTP, k.c);
   expect_sleeps("no waits", &k.t, 0);
   tt_stats_expect(s, "non-json download", TT_ST("requests.download", 1),
@@ -1452,12 +1454,12 @@ START_TEST(test_tls) {
 END_TEST
 
 START_TEST(test_response_cap) {
-  tt_sim *s = tt_sim_start(
-      (const char *[]){"--fault", "oversize:bytes=2000000,endpoint=download", NULL});
-  tsesim_request *req = make_req(1, 2500);
   char capped[TSESIM_ERRBUF_SIZE * 2], read_whole[TSESIM_ERRBUF_SIZE * 2];
+  tsesim_request *req;
   cl k;
-  cl_start(&k, s);
+  tt_sim *s = cl_sim(&k, &req,
+                     (const char *[]){"--fault", "oversize:bytes=2000000,endpoint=download", NULL},
+                     1, 2500);
   expect_rc("2,000,000 bytes, default cap", download(&k, req), TSESIM_E_HTTP, k.c);
   snprintf(capped, sizeof capped, "%s", tsesim_client_errmsg(k.c));
   expect_sleeps("no waits", &k.t, 0);
