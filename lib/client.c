@@ -174,6 +174,47 @@ static tsesim_code api_failure(tsesim_client *c, const char *what, long status) 
   return TSESIM_E_API;
 }
 
+/* Takes the string member name out of a 2xx answer into *out (allocated),
+ * zeroing jansson's copy and the answer's. With expires_in, also reads
+ * "expires_in": a number, or digits in a string; anything else is -1, "not
+ * known". */
+static tsesim_code take_token(tsesim_client *c, const char *what, const char *name, long status,
+                              char **out, long *expires_in) {
+  json_t *root = NULL, *tok, *exp;
+  if (tsesim__json_load(&root, c->resp, c->resp_len, NULL) == TSESIM_E_NOMEM) {
+    tsesim__client_fail(c, "%s: out of memory", what);
+    return TSESIM_E_NOMEM;
+  }
+  tok = json_object_get(root, name);
+  if (!json_is_string(tok) || !json_string_length(tok)) {
+    json_decref(root);
+    tsesim__client_fail(c, "%s: the %ld answer has no %s", what, status, name);
+    return TSESIM_E_HTTP;
+  }
+  if (expires_in) {
+    exp = json_object_get(root, "expires_in");
+    *expires_in = -1;
+    if (json_is_integer(exp) && json_integer_value(exp) > 0 &&
+        json_integer_value(exp) < 100000000)
+      *expires_in = (long)json_integer_value(exp);
+    else if (json_is_string(exp)) {
+      const char *p = json_string_value(exp);
+      long v = 0;
+      for (; *p >= '0' && *p <= '9' && v < 100000000L; p++) v = v * 10 + (*p - '0');
+      if (!*p && v > 0) *expires_in = v;
+    }
+  }
+  *out = tsesim__strndup(json_string_value(tok), json_string_length(tok));
+  wipe_json_string(tok);
+  json_decref(root);
+  wipe_resp(c);
+  if (!*out) {
+    tsesim__client_fail(c, "%s: out of memory", what);
+    return TSESIM_E_NOMEM;
+  }
+  return TSESIM_OK;
+}
+
 /* ---- the access token ---- */
 static int access_stale(tsesim_client *c) {
   long long margin;
@@ -187,8 +228,8 @@ static int access_stale(tsesim_client *c) {
 static tsesim_code fetch_access(tsesim_client *c) {
   static const char form[] = "grant_type=client_credentials";
   long status;
-  json_t *root = NULL, *tok, *exp;
-  long expires_in = -1;
+  char *tok;
+  long expires_in;
   tsesim_code rc;
   if (c->oauth_refused) {
     tsesim__client_fail(c, "the OAuth client was refused earlier: not asking again");
@@ -206,37 +247,10 @@ static tsesim_code fetch_access(tsesim_client *c) {
     return TSESIM_E_AUTH;
   }
   if (status < 200 || status >= 300) return api_failure(c, "token", status);
-  if (tsesim__json_load(&root, c->resp, c->resp_len, NULL) == TSESIM_E_NOMEM) {
-    tsesim__client_fail(c, "token: out of memory");
-    return TSESIM_E_NOMEM;
-  }
-  tok = json_object_get(root, "access_token");
-  exp = json_object_get(root, "expires_in");
-  if (!json_is_string(tok) || !json_string_length(tok)) {
-    json_decref(root);
-    tsesim__client_fail(c, "token: the %ld answer has no access_token", status);
-    return TSESIM_E_HTTP;
-  }
-  /* expires_in: a number, or digits in a string; anything else is "not known" */
-  if (json_is_integer(exp) && json_integer_value(exp) > 0 && json_integer_value(exp) < 100000000)
-    expires_in = (long)json_integer_value(exp);
-  else if (json_is_string(exp)) {
-    const char *p = json_string_value(exp);
-    long v = 0;
-    for (; *p >= '0' && *p <= '9' && v < 100000000L; p++) v = v * 10 + (*p - '0');
-    if (!*p && v > 0) expires_in = v;
-  }
+  if ((rc = take_token(c, "token", "access_token", status, &tok, &expires_in)) != TSESIM_OK)
+    return rc;
   drop_access(c);
-  c->access_token = tsesim__strndup(json_string_value(tok), json_string_length(tok));
-  if (!c->access_token) {
-    wipe_json_string(tok);
-    json_decref(root);
-    tsesim__client_fail(c, "token: out of memory");
-    return TSESIM_E_NOMEM;
-  }
-  wipe_json_string(tok);
-  json_decref(root);
-  wipe_resp(c);
+  c->access_token = tok;
   c->token_fetched_ms = tsesim__now_ms(c);
   c->access_expires_ms = expires_in > 0 ? c->token_fetched_ms + (long long)expires_in * 1000 : 0;
   notify(c, TSESIM_TOKEN_ACCESS, c->access_token, expires_in);
@@ -249,9 +263,8 @@ static tsesim_code ensure_access(tsesim_client *c) {
 
 /* ---- the session ---- */
 static tsesim_code fetch_session(tsesim_client *c) {
-  json_t *root = NULL, *tok;
   const char *creds[4];
-  char *body;
+  char *body, *tok;
   long status;
   int replayed = 0;
   tsesim_code rc;
@@ -294,25 +307,9 @@ static tsesim_code fetch_session(tsesim_client *c) {
   }
   tsesim__free_secret(body); /* it holds the password */
   if (rc != TSESIM_OK) return rc;
-  if (tsesim__json_load(&root, c->resp, c->resp_len, NULL) == TSESIM_E_NOMEM) {
-    tsesim__client_fail(c, "login: out of memory");
-    return TSESIM_E_NOMEM;
-  }
-  tok = json_object_get(root, "sessionToken");
-  if (!json_is_string(tok) || !json_string_length(tok)) {
-    json_decref(root);
-    tsesim__client_fail(c, "login: the 200 answer has no sessionToken");
-    return TSESIM_E_HTTP;
-  }
+  if ((rc = take_token(c, "login", "sessionToken", status, &tok, NULL)) != TSESIM_OK) return rc;
   drop_session(c);
-  c->session_token = tsesim__strndup(json_string_value(tok), json_string_length(tok));
-  wipe_json_string(tok);
-  json_decref(root);
-  wipe_resp(c);
-  if (!c->session_token) {
-    tsesim__client_fail(c, "login: out of memory");
-    return TSESIM_E_NOMEM;
-  }
+  c->session_token = tok;
   notify(c, TSESIM_TOKEN_SESSION, c->session_token, -1);
   return TSESIM_OK;
 }
