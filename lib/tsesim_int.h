@@ -39,6 +39,15 @@ void tsesim__test_watch_secret(const char *s);
 unsigned long tsesim__test_secret_leaks(void);
 #endif
 
+/* ---- secret.c ---- */
+/* Zeroes n bytes at p in a way the compiler cannot drop (NULL ok). */
+void tsesim__memzero(void *p, size_t n);
+/* 1 when a[0..alen) equals b[0..blen), else 0, in time that depends on alen
+ * only: a is the expected secret, b what a peer sent. */
+int tsesim__ct_equal(const void *a, size_t alen, const void *b, size_t blen);
+/* The same for NUL-terminated strings; two NULLs are equal, one is not. */
+int tsesim__ct_streq(const char *expected, const char *given);
+
 /* ---- error.c ---- */
 /* Writes a formatted reason into errbuf (TSESIM_ERRBUF_SIZE bytes) if it is
  * not NULL, truncating safely. */
