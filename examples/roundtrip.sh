@@ -20,4 +20,4 @@ while [ ! -s "$dir/port" ]; do
   sleep 0.01
 done
 echo "tsesim-sim serving http://127.0.0.1:$(cat "$dir/port")/api"
-"$b/examples/roundtrip" "http://127.0.0.1:$(cat "$dir/port")/api" "$s/examples/devices.csv"
+${RUN_EXAMPLE:-} "$b/examples/roundtrip" "http://127.0.0.1:$(cat "$dir/port")/api" "$s/examples/devices.csv"
