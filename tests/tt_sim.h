@@ -1183,4 +1183,24 @@ static inline TCase *tt_tcase(Suite *s, const char *name, double timeout) {
   return tc;
 }
 
+/* ---- client options for a simulator ---- */
+
+/* Options for the simulator's default OAuth client and M2M user, at s's /api
+ * (the URL is kept in the struct itself). No asserts: usable from any thread. */
+typedef struct tt_opts {
+  tsesim_options o;
+  char url[128];
+} tt_opts;
+
+static inline void tt_opts_for(tt_opts *t, const tt_sim *s) {
+  memset(t, 0, sizeof *t);
+  tsesim_options_init(&t->o, TSESIM_OPTIONS_VERSION);
+  snprintf(t->url, sizeof t->url, "%s/api", s->base);
+  t->o.base_url = t->url;
+  t->o.client_id = "sim-key";
+  t->o.client_secret = "sim-secret";
+  t->o.username = "sim-user";
+  t->o.password = "sim-pass";
+}
+
 #endif /* TT_SIM_H */
