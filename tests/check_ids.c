@@ -9,7 +9,6 @@
  */
 #include "tsesim_test.h"
 
-
 /* ---- an independent oracle ---- */
 
 /* The whole string (check digit included) passes Luhn: every second digit
@@ -65,11 +64,16 @@ static int oracle_eid_digits(const char *payload) {
 
 static int oracle_valid(tsesim_id_kind kind, const char *id) {
   switch (kind) {
-    case TSESIM_ID_EID: return strlen(id) == 32 && oracle_mod97(id) == 1;
-    case TSESIM_ID_ICCID: return (strlen(id) == 19 || strlen(id) == 20) && oracle_luhn_ok(id);
-    case TSESIM_ID_IMEI: return strlen(id) == 15 && oracle_luhn_ok(id);
-    case TSESIM_ID_MDN: return strlen(id) == 10;
-    default: return 0;
+    case TSESIM_ID_EID:
+      return strlen(id) == 32 && oracle_mod97(id) == 1;
+    case TSESIM_ID_ICCID:
+      return (strlen(id) == 19 || strlen(id) == 20) && oracle_luhn_ok(id);
+    case TSESIM_ID_IMEI:
+      return strlen(id) == 15 && oracle_luhn_ok(id);
+    case TSESIM_ID_MDN:
+      return strlen(id) == 10;
+    default:
+      return 0;
   }
 }
 
@@ -155,8 +159,8 @@ END_TEST
 static const struct {
   tsesim_id_kind kind;
   const char *name;
-  const char *valid;     /* a valid identifier of the kind */
-  const char *expected;  /* the allowed lengths as the message says them */
+  const char *valid;    /* a valid identifier of the kind */
+  const char *expected; /* the allowed lengths as the message says them */
 } length_cases[] = {
     {TSESIM_ID_EID, "eid", "89049032123451234512345678901235", "32"},
     {TSESIM_ID_ICCID, "iccid", "8944500102198304826", "19 or 20"},
@@ -184,8 +188,8 @@ START_TEST(test_length_off_by_one) {
     expect_reject(length_cases[_i].kind, shorter, want);
   }
   if (!(length_cases[_i].kind == TSESIM_ID_ICCID && n == 19)) {
-    snprintf(want, sizeof want, "%s \"%s\": %lu digits, expected %s", length_cases[_i].name,
-             longer, (unsigned long)(n + 1), length_cases[_i].expected);
+    snprintf(want, sizeof want, "%s \"%s\": %lu digits, expected %s", length_cases[_i].name, longer,
+             (unsigned long)(n + 1), length_cases[_i].expected);
     expect_reject(length_cases[_i].kind, longer, want);
   }
 }
@@ -194,7 +198,8 @@ END_TEST
 /* A much shorter and a single-digit identifier are length errors too. */
 START_TEST(test_length_far_off) {
   expect_reject(TSESIM_ID_EID, "8", "eid \"8\": 1 digits, expected 32");
-  expect_reject(TSESIM_ID_ICCID, "8901410321", "iccid \"8901410321\": 10 digits, expected 19 or 20");
+  expect_reject(TSESIM_ID_ICCID, "8901410321",
+                "iccid \"8901410321\": 10 digits, expected 19 or 20");
   expect_reject(TSESIM_ID_IMEI, "4901542032375180000",
                 "imei \"4901542032375180000\": 19 digits, expected 15");
   expect_reject(TSESIM_ID_MDN, "908555123", "mdn \"908555123\": 9 digits, expected 10");
@@ -310,12 +315,17 @@ static const struct {
     {TSESIM_ID_MDN, "908-555-1234", "mdn \"908-555-1234\": not a digit at position 4"},
     {TSESIM_ID_MDN, "+19085551234", "mdn \"+19085551234\": not a digit at position 1"},
     /* a non-ASCII byte and a quote are shown escaped, the position is a byte */
-    {TSESIM_ID_MDN, "908\xC3\xA9""551234", "mdn \"908\\xC3\\xA9551234\": not a digit at position 4"},
+    {TSESIM_ID_MDN,
+     "908\xC3\xA9"
+     "551234",
+     "mdn \"908\\xC3\\xA9551234\": not a digit at position 4"},
     {TSESIM_ID_IMEI, "4901\"4203237518", "imei \"4901\\x224203237518\": not a digit at position 5"},
     /* letters are reported before the length */
     {TSESIM_ID_EID, "1a", "eid \"1a\": not a digit at position 2"},
     /* fullwidth digit one (U+FF11) is not a digit */
-    {TSESIM_ID_MDN, "\xEF\xBC\x91" "23456789",
+    {TSESIM_ID_MDN,
+     "\xEF\xBC\x91"
+     "23456789",
      "mdn \"\\xEF\\xBC\\x9123456789\": not a digit at position 1"},
 };
 
@@ -373,8 +383,7 @@ START_TEST(test_errbuf_null) {
   ck_assert_int_eq(tsesim_id_validate(kinds[_i].kind, "12x", NULL), TSESIM_E_INVAL);
   ck_assert_int_eq(tsesim_id_validate(kinds[_i].kind, "123", NULL), TSESIM_E_INVAL);
   ck_assert_int_eq(tsesim_id_validate((tsesim_id_kind)9, "123", NULL), TSESIM_E_INVAL);
-  ck_assert_int_eq(tsesim_id_validate(kinds[_i].kind, valid_literals[3 * _i].id, NULL),
-                   TSESIM_OK);
+  ck_assert_int_eq(tsesim_id_validate(kinds[_i].kind, valid_literals[3 * _i].id, NULL), TSESIM_OK);
 }
 END_TEST
 
@@ -445,17 +454,72 @@ START_TEST(test_check_without_checksums) {
   ck_assert_int_eq(tsesim__id_check(TSESIM_ID_EID, "89049032123451234512345678904213", 0, errbuf),
                    TSESIM_OK);
   ck_assert_int_eq(tsesim__id_check(TSESIM_ID_IMEI, "352099001761482", 0, errbuf), TSESIM_OK);
-  ck_assert_int_eq(tsesim__id_check(TSESIM_ID_ICCID, "89014103211118510721", 0, errbuf),
-                   TSESIM_OK);
+  ck_assert_int_eq(tsesim__id_check(TSESIM_ID_ICCID, "89014103211118510721", 0, errbuf), TSESIM_OK);
   /* lengths and digits are still checked */
   ck_assert_int_eq(tsesim__id_check(TSESIM_ID_IMEI, "35209900176148", 0, errbuf), TSESIM_E_INVAL);
   ck_assert_str_eq(errbuf, "imei \"35209900176148\": 14 digits, expected 15");
-  ck_assert_int_eq(tsesim__id_check(TSESIM_ID_IMEI, "35209900176148X", 0, errbuf),
-                   TSESIM_E_INVAL);
+  ck_assert_int_eq(tsesim__id_check(TSESIM_ID_IMEI, "35209900176148X", 0, errbuf), TSESIM_E_INVAL);
   ck_assert_str_eq(errbuf, "imei \"35209900176148X\": not a digit at position 15");
   ck_assert_int_eq(tsesim__id_check(TSESIM_ID_EID, "8904903212345123451234567890421", 0, errbuf),
                    TSESIM_E_INVAL);
   ck_assert_str_eq(errbuf, "eid \"8904903212345123451234567890421\": 31 digits, expected 32");
+}
+END_TEST
+
+/* ---- allocation: tsesim_id_validate makes none ---- */
+
+/*
+ * The rule is an allocation-failure loop for every public call. The one
+ * call of this suite allocates nothing, so its loop is this: each case runs
+ * with the first allocation set to fail, and must give the same answer and
+ * count no allocation at all. A future version that allocates fails here, and
+ * then needs a TT_FAIL_EACH_ALLOC loop (tsesim_test.h) instead.
+ */
+static const struct {
+  tsesim_id_kind kind;
+  const char *id;
+  tsesim_code want;
+} alloc_cases[] = {
+    {TSESIM_ID_EID, "89049032123451234512345678901235", TSESIM_OK},
+    {TSESIM_ID_ICCID, "89014103211118510720", TSESIM_OK},
+    {TSESIM_ID_ICCID, "8944500102198304826", TSESIM_OK},
+    {TSESIM_ID_IMEI, "490154203237518", TSESIM_OK},
+    {TSESIM_ID_MDN, "9085551234", TSESIM_OK},
+    {TSESIM_ID_EID, "89049032123451234512345678904213", TSESIM_E_INVAL}, /* check digits */
+    {TSESIM_ID_IMEI, "352099001761482", TSESIM_E_INVAL},                 /* check digit */
+    {TSESIM_ID_IMEI, "35209900176148", TSESIM_E_INVAL},                  /* length */
+    {TSESIM_ID_MDN,
+     "908\xC3\xA9"
+     "551234",
+     TSESIM_E_INVAL}, /* escaped byte */
+    {TSESIM_ID_ICCID, "", TSESIM_E_INVAL},
+    {TSESIM_ID_ICCID, NULL, TSESIM_E_INVAL},
+    {(tsesim_id_kind)9, "123", TSESIM_E_INVAL},
+};
+
+START_TEST(test_validate_no_alloc) {
+  char errbuf[TSESIM_ERRBUF_SIZE];
+  int with_errbuf;
+  for (with_errbuf = 0; with_errbuf < 2; with_errbuf++) {
+    size_t live0 = tsesim__test_alloc_live();
+    unsigned long made, failed;
+    tsesim_code rc;
+    errbuf[0] = '\0';
+    tsesim__test_alloc_reset();
+    tsesim__test_alloc_fail_at(1); /* the first allocation, if the call made one, fails */
+    rc = tsesim_id_validate(alloc_cases[_i].kind, alloc_cases[_i].id, with_errbuf ? errbuf : NULL);
+    made = tsesim__test_alloc_count();
+    failed = tsesim__test_alloc_failed();
+    tsesim__test_alloc_fail_at(0);
+    ck_assert_msg(made == 0 && failed == 0,
+                  "case %d: tsesim_id_validate made %lu allocations (%lu failed): it needs a "
+                  "TT_FAIL_EACH_ALLOC loop",
+                  _i, made, failed);
+    ck_assert_msg(rc == alloc_cases[_i].want, "case %d: %s, expected %s (%s)", _i,
+                  tsesim_code_name(rc), tsesim_code_name(alloc_cases[_i].want), errbuf);
+    if (with_errbuf && rc != TSESIM_OK) ck_assert_str_ne(errbuf, "");
+    ck_assert_uint_eq(tsesim__test_alloc_live(), live0);
+  }
 }
 END_TEST
 
@@ -489,6 +553,10 @@ static Suite *suite(void) {
   tc = tcase_create("errbuf");
   tcase_add_loop_test(tc, test_errbuf_null, 0, (int)ARRAY_LEN(kinds));
   tcase_add_loop_test(tc, test_errbuf_bounded, 0, (int)ARRAY_LEN(kinds));
+  suite_add_tcase(s, tc);
+
+  tc = tcase_create("alloc");
+  tcase_add_loop_test(tc, test_validate_no_alloc, 0, (int)ARRAY_LEN(alloc_cases));
   suite_add_tcase(s, tc);
 
   return s;
