@@ -222,6 +222,18 @@ TSESIM_EXTERN void        tsesim_global_cleanup(void);
  * base_url must be https://, or http:// to a loopback host (127.0.0.0/8, ::1,
  * localhost) unless an explicit opt-in option allows more: else TSESIM_E_INVAL. */
 TSESIM_EXTERN tsesim_code tsesim_client_new(tsesim_client **out, const tsesim_options *opts);
+/**
+ * As tsesim_client_new, and on failure says why.
+ * @param[out] out the client (free with tsesim_client_free), NULL on failure.
+ * @param opts the options (copied); required.
+ * @param errbuf TSESIM_ERRBUF_SIZE bytes or NULL; on failure the option that
+ *        is wrong and why, e.g. `access_token: control character 0x0D at
+ *        byte 3` or `username: set with no password`. Never a secret's value.
+ *        Left as it was on success.
+ * @return TSESIM_OK, TSESIM_E_INVAL (an option), TSESIM_E_NOMEM.
+ */
+TSESIM_EXTERN tsesim_code tsesim_client_new_v2(tsesim_client **out, const tsesim_options *opts,
+                                               char *errbuf);
 TSESIM_EXTERN void tsesim_client_free(tsesim_client *client);  /* NULL ok; zeroes the secrets it held */
 /* Gets whatever tokens are missing or stale now (access token, then session). */
 TSESIM_EXTERN tsesim_code tsesim_client_login(tsesim_client *client);

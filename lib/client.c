@@ -9,6 +9,7 @@
  * full-jitter back-off or the server's Retry-After. Token renewal replays
  * (a 401 gateway fault, SessionToken.Expired) happen once each, on top.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -49,28 +50,137 @@ static int prefix_ieq(const char *s, const char *prefix) {
   return 1;
 }
 
-/* http:// is for loopback only: 127.0.0.0/8, ::1, localhost. The authority
- * must be a bare host[:port]: "http://127.0.0.1:x@example.com" names
- * example.com, so user information is refused outright. */
-static int loopback_url(const char *url) {
-  const char *h = url + 7, *e, *p;
-  size_t n;
-  for (p = h; *p && *p != '/' && *p != '?' && *p != '#'; p++)
-    if (*p == '@') return 0;
-  if (*h == '[') return strncmp(h, "[::1]", 5) == 0 && (h[5] == ':' || h[5] == '/' || !h[5]);
-  for (e = h; *e && *e != ':' && *e != '/' && *e != '?' && *e != '#'; e++) {
+/* What is wrong with byte b of a value that must be printable ASCII, for a
+ * message: never the value itself, which may be a secret. */
+static const char *byte_kind(unsigned char b) {
+  if (b < 0x20 || b == 0x7F) return "control character";
+  if (b == 0x20) return "space";
+  return "non-ASCII byte";
+}
+
+/* The first byte of s[0..len) outside lo..0x7E, or len when there is none. A
+ * value that goes into a header line must not be able to end it (CR, LF) or
+ * carry anything a terminal or a log would act on. */
+static size_t first_bad_byte(const char *s, size_t len, unsigned char lo) {
+  size_t i;
+  for (i = 0; i < len; i++)
+    if ((unsigned char)s[i] < lo || (unsigned char)s[i] > 0x7E) break;
+  return i;
+}
+
+static tsesim_code refuse(char *errbuf, const char *fmt, ...) TSESIM__PRINTF(2, 3);
+static tsesim_code refuse(char *errbuf, const char *fmt, ...) {
+  va_list ap;
+  if (!errbuf) return TSESIM_E_INVAL;
+  va_start(ap, fmt);
+  if (vsnprintf(errbuf, TSESIM_ERRBUF_SIZE, fmt, ap) < 0) errbuf[0] = '\0';
+  va_end(ap);
+  return TSESIM_E_INVAL;
+}
+
+/* A value of an option that goes into a header: tokens are 1+ bytes of
+ * 0x21-0x7E, the user agent may hold spaces too. */
+static tsesim_code check_header_option(const char *name, const char *v, unsigned char lo,
+                                       char *errbuf) {
+  size_t len, bad;
+  if (!v) return TSESIM_OK;
+  len = strlen(v);
+  if (!len && lo > 0x20) return refuse(errbuf, "%s: empty", name);
+  bad = first_bad_byte(v, len, lo);
+  if (bad < len)
+    return refuse(errbuf, "%s: %s 0x%02X at byte %lu; only printable ASCII is allowed", name,
+                  byte_kind((unsigned char)v[bad]), (unsigned char)v[bad], (unsigned long)bad + 1);
+  return TSESIM_OK;
+}
+
+/* 1 when host is a dotted-quad literal in 127.0.0.0/8: exactly four parts,
+ * each 0-255 in decimal without leading zeros (which some parsers read as
+ * octal). */
+static int loopback_ipv4(const char *host) {
+  const char *p = host;
+  int part;
+  for (part = 0; part < 4; part++) {
+    unsigned v = 0, digits = 0;
+    if (part && *p++ != '.') return 0;
+    for (; *p >= '0' && *p <= '9' && digits < 4; p++, digits++) v = v * 10 + (unsigned)(*p - '0');
+    if (!digits || digits > 3 || v > 255 || (digits > 1 && p[-(int)digits] == '0')) return 0;
+    if (part == 0 && v != 127) return 0;
   }
-  n = (size_t)(e - h);
-  if (n == 9) {
-    char host[10];
-    memcpy(host, h, 9);
-    host[9] = '\0';
-    if (tsesim__ascii_ieq(host, "localhost")) return 1;
+  return *p == '\0';
+}
+
+/* base_url: https://, or http:// to a loopback host, compared after libcurl
+ * has parsed the URL (it is libcurl that connects): the host it found must be
+ * 127.x.x.x, [::1] or localhost, and must be written so in the URL itself,
+ * for libcurl turns "127.1" and "0x7f.0.0.1" into 127.0.0.1. A URL with user
+ * information ("http://127.0.0.1:1@example.com") is refused for any host. */
+static tsesim_code check_base_url(const char *url, int any_host, char *errbuf) {
+  CURLU *u;
+  CURLUcode uc;
+  char *host = NULL, *user = NULL, *pass = NULL, *zone = NULL;
+  const char *raw, *end;
+  size_t len = strlen(url), bad, n;
+  int http, ok;
+  tsesim_code rc = TSESIM_OK;
+  bad = first_bad_byte(url, len, 0x21);
+  if (bad < len)
+    return refuse(errbuf, "base_url: %s 0x%02X at byte %lu", byte_kind((unsigned char)url[bad]),
+                  (unsigned char)url[bad], (unsigned long)bad + 1);
+  http = prefix_ieq(url, "http://");
+  if (!http && !prefix_ieq(url, "https://"))
+    return refuse(errbuf, "base_url: must start with https:// (or http:// to a loopback host)");
+  if (!(u = curl_url())) {
+    tsesim__errbuf_set(errbuf, "base_url: out of memory");
+    return TSESIM_E_NOMEM;
   }
-  if (n < 4 || strncmp(h, "127.", 4) != 0) return 0;
-  for (; h < e; h++)
-    if (!((*h >= '0' && *h <= '9') || *h == '.')) return 0;
-  return 1;
+  uc = curl_url_set(u, CURLUPART_URL, url, 0);
+  if (uc == CURLUE_OUT_OF_MEMORY) {
+    curl_url_cleanup(u);
+    tsesim__errbuf_set(errbuf, "base_url: out of memory");
+    return TSESIM_E_NOMEM;
+  }
+  if (uc != CURLUE_OK) {
+    curl_url_cleanup(u);
+    return refuse(errbuf, "base_url: not a valid URL (%s)", curl_url_strerror(uc));
+  }
+  curl_url_get(u, CURLUPART_HOST, &host, 0);
+  curl_url_get(u, CURLUPART_USER, &user, 0);
+  curl_url_get(u, CURLUPART_PASSWORD, &pass, 0);
+  curl_url_get(u, CURLUPART_ZONEID, &zone, 0);
+  if (user || pass) {
+    rc = refuse(errbuf, "base_url: user information (\"user@host\") is not allowed");
+  } else if (!host) {
+    rc = refuse(errbuf, "base_url: no host");
+  } else if (http && !any_host) {
+    /* the host as written: the authority up to the port */
+    raw = url + 7;
+    if (*raw == '[') {
+      end = strchr(raw, ']');
+      end = end ? end + 1 : raw;
+    } else {
+      for (end = raw; *end && *end != ':' && *end != '/' && *end != '?' && *end != '#'; end++) {
+      }
+    }
+    n = (size_t)(end - raw);
+    ok = !zone && strlen(host) == n && strncmp(raw, host, n) == 0 &&
+         (strcmp(host, "[::1]") == 0 || loopback_ipv4(host));
+    if (!ok && !zone && n == 9 && strlen(host) == 9) { /* localhost, in any case */
+      char written[10];
+      memcpy(written, raw, 9);
+      written[9] = '\0';
+      ok = tsesim__ascii_ieq(written, "localhost") && tsesim__ascii_ieq(host, "localhost");
+    }
+    if (!ok)
+      rc = refuse(errbuf,
+                  "base_url: plain http is only for loopback hosts (127.0.0.0/8, [::1], "
+                  "localhost); use https:// or set insecure_plain_http_any_host");
+  }
+  curl_free(host);
+  curl_free(user);
+  curl_free(pass);
+  curl_free(zone);
+  curl_url_cleanup(u);
+  return rc;
 }
 
 static void set_last_error(tsesim_client *c, long status) {
@@ -122,13 +232,21 @@ static void drop_session(tsesim_client *c) {
   c->session_token = NULL;
 }
 
+/* A code that reads as "nothing was sent": after an answer to a download
+ * or a registration, such a code would tell the caller to send it again. */
+static int reads_as_not_sent(tsesim_code rc) {
+  return rc == TSESIM_E_NOMEM || rc == TSESIM_E_TRANSPORT || rc == TSESIM_E_TIMEOUT ||
+         rc == TSESIM_E_TLS || rc == TSESIM_E_INVAL;
+}
+
 /* ---- one request with the safe retries ---- */
 static tsesim_code send_with_retries(tsesim_client *c, const char *method, const char *path,
-                                     const char *body, size_t len, tsesim__auth auth,
-                                     int no_resend, long *status) {
+                                     const char *body, size_t len, tsesim__auth auth, int no_resend,
+                                     long *status) {
   unsigned attempt;
   tsesim_code rc = TSESIM_OK;
   tsesim__exchange x;
+  long answered = 0; /* the status of an earlier 429 or 503 answer */
   *status = 0;
   for (attempt = 1;; attempt++) {
     long wait;
@@ -138,8 +256,20 @@ static tsesim_code send_with_retries(tsesim_client *c, const char *method, const
         *status = x.status;
         return TSESIM_OK;
       }
+      answered = x.status;
       set_last_error(c, x.status);
     } else {
+      if (no_resend && answered && reads_as_not_sent(rc)) {
+        /* It was sent and answered (429/503) before this attempt failed:
+         * the answer decides, and last_error keeps it. */
+        char why[TSESIM_ERRBUF_SIZE];
+        snprintf(why, sizeof why, "%s", c->errmsg);
+        tsesim__client_fail(c,
+                            "%s %s: %ld on attempt %u, then the next attempt was not sent "
+                            "(%s)",
+                            method, path, answered, attempt - 1, why);
+        return TSESIM_E_RATE_LIMITED;
+      }
       tsesim_api_error_free(c->last_error); /* this failure had no HTTP answer */
       c->last_error = NULL;
       if (!x.nothing_sent || (rc != TSESIM_E_TRANSPORT && rc != TSESIM_E_TIMEOUT))
@@ -152,6 +282,13 @@ static tsesim_code send_with_retries(tsesim_client *c, const char *method, const
                        wait, attempt + 1, c->max_attempts);
     tsesim__sleep_ms(c, wait);
   }
+  if (rc != TSESIM_OK && no_resend && answered) { /* nothing sent since the last 429/503 */
+    char why[TSESIM_ERRBUF_SIZE];
+    snprintf(why, sizeof why, "%s", c->errmsg);
+    tsesim__client_fail(c, "%s %s: %ld, then the last attempt was not sent (%s)", method, path,
+                        answered, why);
+    return TSESIM_E_RATE_LIMITED;
+  }
   if (rc == TSESIM_OK) {
     tsesim__client_fail(c, "%s %s: still %ld after %u attempts", method, path, x.status,
                         c->max_attempts);
@@ -160,17 +297,28 @@ static tsesim_code send_with_retries(tsesim_client *c, const char *method, const
   return rc;
 }
 
+/* The server's own text that reaches errmsg and the log: at most this many
+ * of its bytes per field, control characters and the rest escaped as \xNN
+ * (tsesim__quote), "..." when cut. last_error.body keeps the raw answer. */
+#define SERVER_TEXT_MAX 100
+
+/* errmsg: "what: status "code": "message"" and then tail. */
+static void describe_answer(tsesim_client *c, const char *what, long status, const char *tail) {
+  const tsesim_api_error *e = c->last_error;
+  char code[SERVER_TEXT_MAX * 4 + 8] = "(no code)", msg[SERVER_TEXT_MAX * 4 + 8] = "";
+  if (e && e->code) tsesim__quote(code, sizeof code, e->code, SERVER_TEXT_MAX);
+  if (e && e->message) tsesim__quote(msg, sizeof msg, e->message, SERVER_TEXT_MAX);
+  tsesim__client_fail(c, "%s: %ld %s%s%s%s", what, status, code, msg[0] ? ": " : "", msg, tail);
+}
+
 /* A non-2xx answer that is not handled by the caller. */
 static tsesim_code api_failure(tsesim_client *c, const char *what, long status) {
-  const tsesim_api_error *e;
   set_last_error(c, status);
-  e = c->last_error;
   if (status >= 300 && status < 400) {
     tsesim__client_fail(c, "%s: redirected (%ld); redirects are never followed", what, status);
     return TSESIM_E_HTTP;
   }
-  tsesim__client_fail(c, "%s: %ld %s%s%s", what, status, e && e->code ? e->code : "(no code)",
-                      e && e->message ? ": " : "", e && e->message ? e->message : "");
+  describe_answer(c, what, status, "");
   return TSESIM_E_API;
 }
 
@@ -181,6 +329,7 @@ static tsesim_code api_failure(tsesim_client *c, const char *what, long status) 
 static tsesim_code take_token(tsesim_client *c, const char *what, const char *name, long status,
                               char **out, long *expires_in) {
   json_t *root = NULL, *tok, *exp;
+  size_t bad;
   if (tsesim__json_load(&root, c->resp, c->resp_len, NULL) == TSESIM_E_NOMEM) {
     tsesim__client_fail(c, "%s: out of memory", what);
     return TSESIM_E_NOMEM;
@@ -194,8 +343,7 @@ static tsesim_code take_token(tsesim_client *c, const char *what, const char *na
   if (expires_in) {
     exp = json_object_get(root, "expires_in");
     *expires_in = -1;
-    if (json_is_integer(exp) && json_integer_value(exp) > 0 &&
-        json_integer_value(exp) < 100000000)
+    if (json_is_integer(exp) && json_integer_value(exp) > 0 && json_integer_value(exp) < 100000000)
       *expires_in = (long)json_integer_value(exp);
     else if (json_is_string(exp)) {
       const char *p = json_string_value(exp);
@@ -203,6 +351,18 @@ static tsesim_code take_token(tsesim_client *c, const char *what, const char *na
       for (; *p >= '0' && *p <= '9' && v < 100000000L; p++) v = v * 10 + (*p - '0');
       if (!*p && v > 0) *expires_in = v;
     }
+  }
+  bad = first_bad_byte(json_string_value(tok), json_string_length(tok), 0x21);
+  if (bad < json_string_length(tok)) { /* it would break the header it goes into */
+    unsigned char b = (unsigned char)json_string_value(tok)[bad];
+    wipe_json_string(tok);
+    json_decref(root);
+    wipe_resp(c);
+    tsesim__client_fail(c,
+                        "%s: the %ld answer's %s is not usable: %s 0x%02X at byte %lu (a "
+                        "token is printable ASCII); it was not kept",
+                        what, status, name, byte_kind(b), b, (unsigned long)bad + 1);
+    return TSESIM_E_HTTP;
   }
   *out = tsesim__strndup(json_string_value(tok), json_string_length(tok));
   wipe_json_string(tok);
@@ -269,8 +429,9 @@ static tsesim_code fetch_session(tsesim_client *c) {
   int replayed = 0;
   tsesim_code rc;
   if (c->login_refused) {
-    tsesim__client_fail(c, "the M2M login was refused earlier: not trying again (a user is "
-                           "locked after 5 failures)");
+    tsesim__client_fail(c,
+                        "the M2M login was refused earlier: not trying again (a user is "
+                        "locked after 5 failures)");
     return TSESIM_E_AUTH;
   }
   if (!c->username) {
@@ -315,26 +476,62 @@ static tsesim_code fetch_session(tsesim_client *c) {
 }
 
 /* ---- public API ---- */
+/* Every refusal of tsesim_client_new, each naming the option and why; never
+ * a secret's value. */
+static tsesim_code check_options(const tsesim_options *o, const char *base, char *errbuf) {
+  static const char *const utf8[] = {"username", "password"};
+  const char *v[2];
+  size_t i, at;
+  tsesim_code rc;
+  if ((rc = check_base_url(base, o->version >= 2 && o->insecure_plain_http_any_host, errbuf)))
+    return rc;
+  if (o->client_id && !o->client_secret)
+    return refuse(errbuf, "client_id: set with no client_secret");
+  if (o->client_secret && !o->client_id)
+    return refuse(errbuf, "client_secret: set with no client_id");
+  if (o->username && !o->password) return refuse(errbuf, "username: set with no password");
+  if (o->password && !o->username) return refuse(errbuf, "password: set with no username");
+  if (!o->client_id && !o->access_token)
+    return refuse(errbuf,
+                  "no OAuth credentials: set client_id and client_secret, or "
+                  "access_token");
+  if (!o->username && !o->session_token)
+    return refuse(errbuf, "no M2M credentials: set username and password, or session_token");
+  /* what goes into a header must not be able to end its line */
+  if ((rc = check_header_option("access_token", o->access_token, 0x21, errbuf)) ||
+      (rc = check_header_option("session_token", o->session_token, 0x21, errbuf)) ||
+      (o->version >= 2 && (rc = check_header_option("user_agent", o->user_agent, 0x20, errbuf))))
+    return rc;
+  v[0] = o->username; /* they travel in a JSON body */
+  v[1] = o->password;
+  for (i = 0; i < 2; i++)
+    if (v[i] && (at = tsesim__utf8_invalid_at(v[i])))
+      return refuse(errbuf, "%s: invalid UTF-8 at byte %lu", utf8[i], (unsigned long)at);
+  return TSESIM_OK;
+}
+
 tsesim_code tsesim_client_new(tsesim_client **out, const tsesim_options *o) {
+  return tsesim_client_new_v2(out, o, NULL);
+}
+
+tsesim_code tsesim_client_new_v2(tsesim_client **out, const tsesim_options *o, char *errbuf) {
   tsesim_client *c;
   int bad = 0;
   const char *base;
   char agent[256];
-  if (!out) return TSESIM_E_INVAL;
+  tsesim_code rc;
+  if (!out) return refuse(errbuf, "out is NULL");
   *out = NULL;
-  if (!o || o->version < 1 || o->version > TSESIM_OPTIONS_VERSION) return TSESIM_E_INVAL;
+  if (!o) return refuse(errbuf, "opts is NULL");
+  if (o->version < 1 || o->version > TSESIM_OPTIONS_VERSION)
+    return refuse(errbuf, "options version %u: this library knows 1..%d", o->version,
+                  TSESIM_OPTIONS_VERSION);
   base = o->base_url ? o->base_url : DEFAULT_BASE_URL;
-  if (!prefix_ieq(base, "https://") &&
-      !(prefix_ieq(base, "http://") &&
-        (loopback_url(base) || (o->version >= 2 && o->insecure_plain_http_any_host))))
-    return TSESIM_E_INVAL;
-  if (!((o->client_id && o->client_secret) || o->access_token) ||
-      !((o->username && o->password) || o->session_token))
-    return TSESIM_E_INVAL;
-  if ((o->username && tsesim__utf8_invalid_at(o->username)) ||
-      (o->password && tsesim__utf8_invalid_at(o->password)))
-    return TSESIM_E_INVAL; /* they travel in a JSON body */
-  if (!(c = tsesim__malloc(sizeof *c))) return TSESIM_E_NOMEM;
+  if ((rc = check_options(o, base, errbuf)) != TSESIM_OK) return rc;
+  if (!(c = tsesim__malloc(sizeof *c))) {
+    tsesim__errbuf_set(errbuf, "out of memory");
+    return TSESIM_E_NOMEM;
+  }
   memset(c, 0, sizeof *c);
   c->base_url = dup_opt(base, &bad);
   if (c->base_url) { /* "…/api/" and "…/api" name the same base */
@@ -364,8 +561,8 @@ tsesim_code tsesim_client_new(tsesim_client **out, const tsesim_options *o) {
     if (o->backoff_base_ms > 0) c->backoff_base_ms = o->backoff_base_ms;
     if (o->backoff_cap_ms > 0) c->backoff_cap_ms = o->backoff_cap_ms;
     if (o->max_response_bytes) c->max_response = o->max_response_bytes;
-    if (o->user_agent) snprintf(agent, sizeof agent, "libtsesim/%s %s", TSESIM_VERSION_STR,
-                                o->user_agent);
+    if (o->user_agent)
+      snprintf(agent, sizeof agent, "libtsesim/%s %s", TSESIM_VERSION_STR, o->user_agent);
     c->token_fn = o->token_fn;
     c->token_payload = o->token_payload;
     c->clock_fn = o->clock_fn;
@@ -378,6 +575,7 @@ tsesim_code tsesim_client_new(tsesim_client **out, const tsesim_options *o) {
   if (!c->rng) c->rng = 1;
   if (bad || !(c->easy = curl_easy_init())) {
     tsesim_client_free(c);
+    tsesim__errbuf_set(errbuf, "out of memory");
     return TSESIM_E_NOMEM;
   }
   curl_easy_setopt(c->easy, CURLOPT_NOSIGNAL, 1L);
@@ -464,45 +662,136 @@ tsesim_code tsesim_client_logout(tsesim_client *c) {
   return TSESIM_OK;
 }
 
+/* The renewal that followed an answer (a 401 fault, SessionToken.Expired)
+ * failed with a code that reads as "nothing was sent", or the replay was not
+ * sent: the call was sent and answered, so the answer decides. last_error
+ * becomes that answer again, and errmsg says both. */
+static tsesim_code answer_stands(tsesim_client *c, const char *what, tsesim_api_error *answer,
+                                 const char *step) {
+  char why[TSESIM_ERRBUF_SIZE], tail[TSESIM_ERRBUF_SIZE];
+  snprintf(why, sizeof why, "%s", c->errmsg);
+  tsesim_api_error_free(c->last_error);
+  c->last_error = answer;
+  snprintf(tail, sizeof tail, "; then %s failed: %.200s", step, why);
+  describe_answer(c, what, answer->http_status, tail);
+  return TSESIM_E_API;
+}
+
 /* A call on an /m2m path with the session: tokens obtained as needed, one
  * new access token and replay on a 401 gateway fault, one new login and
  * replay on SessionToken.Expired. TSESIM_OK with a 2xx *status, else the
- * failure (last_error and errmsg set). */
+ * failure (last_error and errmsg set). Once the call has an answer, a later
+ * failure that reads as "not sent" gives the answer's code instead. */
 static tsesim_code m2m_call(tsesim_client *c, const char *method, const char *path,
                             const char *body, size_t len, int no_resend, const char *what,
                             long *status) {
   int new_access = 0, new_session = 0;
+  tsesim_api_error *answer = NULL; /* the answer a renewal and replay follow */
+  const char *step = NULL;
   tsesim_code rc;
   for (;;) {
-    if ((rc = ensure_access(c)) != TSESIM_OK) return rc;
-    if (!c->session_token && (rc = fetch_session(c)) != TSESIM_OK) return rc;
-    rc = send_with_retries(c, method, path, body, len, TSESIM__AUTH_SESSION, no_resend, status);
-    if (rc != TSESIM_OK) return rc;
+    if ((rc = ensure_access(c)) == TSESIM_OK && !c->session_token) rc = fetch_session(c);
+    if (rc == TSESIM_OK)
+      rc = send_with_retries(c, method, path, body, len, TSESIM__AUTH_SESSION, no_resend, status);
+    else if (answer)
+      step = new_session ? "logging in again" : "fetching a new access token";
+    if (rc != TSESIM_OK) {
+      if (answer && reads_as_not_sent(rc))
+        return answer_stands(c, what, answer, step ? step : "the replay");
+      tsesim_api_error_free(answer);
+      return rc;
+    }
+    tsesim_api_error_free(answer);
+    answer = NULL;
     if (*status >= 200 && *status < 300) return TSESIM_OK;
     set_last_error(c, *status);
     if (gateway_fault(c, *status) && !new_access) {
       new_access = 1;
       tsesim__client_log(c, 1, "%s: access token refused; fetching a new one, once", what);
       drop_access(c);
+      answer = c->last_error;
+      c->last_error = NULL;
       continue;
     }
     if (c->last_error && ends_with(c->last_error->code, "SessionToken.Expired") && !new_session) {
       new_session = 1;
       tsesim__client_log(c, 1, "%s: session expired; logging in again, once", what);
       drop_session(c);
+      answer = c->last_error;
+      c->last_error = NULL;
       continue;
     }
     return api_failure(c, what, *status);
   }
 }
 
+/* The longest requestId accepted from the download's answer. */
+#define REQUEST_ID_MAX 128
+
+/* Reads the requestId of a 2xx download answer into id (REQUEST_ID_MAX + 1
+ * bytes, allocated before the download was sent). The download has been
+ * accepted, so a failure to read it is never "nothing happened": an
+ * unusable answer is TSESIM_E_HTTP, a lack of memory
+ * TSESIM_E_UNKNOWN_OUTCOME. */
+static tsesim_code read_request_id(tsesim_client *c, long status, size_t n, char *id) {
+  json_t *root = NULL, *v = NULL;
+  char err[TSESIM_ERRBUF_SIZE], shown[SERVER_TEXT_MAX * 4 + 8];
+  const char *s;
+  size_t len, bad;
+  tsesim_code rc = tsesim__json_load(&root, c->resp, c->resp_len, err);
+  if (rc == TSESIM_E_NOMEM) {
+    tsesim__client_fail(c,
+                        "download of %lu device%s: accepted (HTTP %ld), but the requestId "
+                        "could not be read: out of memory; do not send it again",
+                        (unsigned long)n, n == 1 ? "" : "s", status);
+    return TSESIM_E_UNKNOWN_OUTCOME;
+  }
+  if (rc == TSESIM_OK) {
+    if (!json_is_object(root))
+      snprintf(err, sizeof err, "top level: expected an object, got %s",
+               tsesim__json_type_name(root));
+    else if (!(v = json_object_get(root, "requestId")))
+      snprintf(err, sizeof err, "requestId: missing");
+    else if (!json_is_string(v))
+      snprintf(err, sizeof err, "requestId: expected a string, got %s", tsesim__json_type_name(v));
+  }
+  if (!json_is_string(v)) { /* jansson's message may quote the answer: escaped */
+    json_decref(root);
+    set_last_error(c, status);
+    tsesim__quote(shown, sizeof shown, err, SERVER_TEXT_MAX * 2);
+    tsesim__client_fail(c, "download: %ld answer without a requestId: %s", status, shown);
+    return TSESIM_E_HTTP;
+  }
+  s = json_string_value(v);
+  len = json_string_length(v);
+  bad = first_bad_byte(s, len, 0x21);
+  if (len == 0)
+    snprintf(err, sizeof err, "empty");
+  else if (len > REQUEST_ID_MAX)
+    snprintf(err, sizeof err, "%lu bytes, at most %d", (unsigned long)len, REQUEST_ID_MAX);
+  else if (bad < len)
+    snprintf(err, sizeof err, "%s 0x%02X at byte %lu (a requestId is printable ASCII)",
+             byte_kind((unsigned char)s[bad]), (unsigned char)s[bad], (unsigned long)bad + 1);
+  else
+    memcpy(id, s, len + 1);
+  json_decref(root);
+  if (len == 0 || len > REQUEST_ID_MAX || bad < len) {
+    set_last_error(c, status);
+    tsesim__client_fail(c,
+                        "download of %lu device%s: accepted (HTTP %ld), but its requestId is "
+                        "not usable: %s",
+                        (unsigned long)n, n == 1 ? "" : "s", status, err);
+    return TSESIM_E_HTTP;
+  }
+  return TSESIM_OK;
+}
+
 tsesim_code tsesim_client_download(char **out_request_id, tsesim_client *c,
                                    const tsesim_request *req) {
-  char *body = NULL;
+  char *body = NULL, *id;
   size_t len = 0, n;
   long status;
   tsesim_code rc;
-  char errbuf[TSESIM_ERRBUF_SIZE];
   if (out_request_id) *out_request_id = NULL;
   if (c) begin_call(c);
   if (!out_request_id || !c || !req) {
@@ -518,20 +807,27 @@ tsesim_code tsesim_client_download(char **out_request_id, tsesim_client *c,
                                                : "cannot be serialized");
     return done(c, rc);
   }
+  /* Whatever the answer needs is allocated before anything is sent: once the
+   * download has gone out, a lack of memory must not read as "not sent". */
+  if (!(id = tsesim__malloc(REQUEST_ID_MAX + 1))) {
+    tsesim_free(body);
+    tsesim__client_fail(c, "download: out of memory");
+    return done(c, TSESIM_E_NOMEM);
+  }
   rc = m2m_call(c, "POST", P_DOWNLOAD, body, len, 1, "download", &status);
   if (rc == TSESIM_E_UNKNOWN_OUTCOME) {
-    tsesim__client_fail(c, "download of %lu device%s: sent, but no complete answer came; it "
-                           "may have been acted on, so it was not sent again",
+    tsesim__client_fail(c,
+                        "download of %lu device%s: sent, but no complete answer came; it "
+                        "may have been acted on, so it was not sent again",
                         (unsigned long)n, n == 1 ? "" : "s");
   } else if (rc == TSESIM_OK) {
-    rc = tsesim_response_parse(out_request_id, c->resp, c->resp_len, errbuf);
-    if (rc == TSESIM_E_PARSE) {
-      set_last_error(c, status);
-      tsesim__client_fail(c, "download: %ld answer without a requestId: %s", status, errbuf);
-      rc = TSESIM_E_HTTP;
-    }
+    rc = read_request_id(c, status, n, id);
   }
   tsesim_free(body);
+  if (rc == TSESIM_OK)
+    *out_request_id = id;
+  else
+    tsesim__free(id);
   return done(c, rc);
 }
 
@@ -587,7 +883,13 @@ tsesim_code tsesim_client_register_callback(tsesim_client *c, const char *accoun
     rc = TSESIM_E_NOMEM;
     tsesim__client_fail(c, "register callback: out of memory");
   } else {
-    rc = m2m_call(c, "POST", path, body, strlen(body), 0, "register callback", &status);
+    /* guarded like the download: once sent, never re-sent, and a failure after
+     * sending is an unknown outcome */
+    rc = m2m_call(c, "POST", path, body, strlen(body), 1, "register callback", &status);
+    if (rc == TSESIM_E_UNKNOWN_OUTCOME)
+      tsesim__client_fail(c,
+                          "register callback: sent, but no complete answer came; it may "
+                          "have been acted on, so it was not sent again");
   }
   tsesim__free_secret(body); /* it holds the listener's password */
   tsesim__free(path);

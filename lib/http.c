@@ -44,6 +44,9 @@ void tsesim__client_fail(tsesim_client *c, const char *fmt, ...) {
   tsesim__client_log(c, 0, "%s", c->errmsg);
 }
 
+/* The answer buffer made before each request is sent. */
+#define RESP_MIN 4096
+
 static size_t on_body(char *p, size_t size, size_t n, void *u) {
   tsesim_client *c = u;
   size_t len = size * n;
@@ -52,7 +55,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *u) {
     return 0; /* libcurl stops the transfer: CURLE_WRITE_ERROR */
   }
   if (c->resp_len + len + 1 > c->resp_cap) {
-    size_t cap = c->resp_cap ? c->resp_cap : 4096;
+    size_t cap = c->resp_cap ? c->resp_cap : RESP_MIN;
     char *grown;
     while (cap < c->resp_len + len + 1) cap *= 2;
     /* not realloc: the old block may hold a token, and is zeroed first */
@@ -95,16 +98,39 @@ static size_t on_header(char *p, size_t size, size_t n, void *u) {
   return len;
 }
 
+/* The longest part of a header line that the debug log shows. */
+#define HEADER_LINE_MAX 200
+
+/* line[0..len) for the log: printable ASCII as is, every other byte and the
+ * backslash as \xNN (so a server cannot forge a line or reach the terminal
+ * of whoever reads the log), cut at HEADER_LINE_MAX bytes with "...". */
+static void escape_line(char *dst, size_t dstsize, const char *line, size_t len) {
+  size_t o = 0, i;
+  for (i = 0; i < len && i < HEADER_LINE_MAX && o + 4 + 3 + 1 <= dstsize; i++) {
+    unsigned char b = (unsigned char)line[i];
+    if (b >= 0x20 && b < 0x7F && b != '\\') {
+      dst[o++] = (char)b;
+    } else {
+      snprintf(dst + o, dstsize - o, "\\x%02X", b);
+      o += 4;
+    }
+  }
+  if (i < len) {
+    memcpy(dst + o, "...", 3);
+    o += 3;
+  }
+  dst[o] = '\0';
+}
+
 /* Debug log of header lines, values of credential headers replaced. */
 static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *u) {
-  static const char *const secret[] = {"authorization:", "vz-m2m-token:", "proxy-authorization:",
-                                       "cookie:", "set-cookie:"};
+  static const char *const secret[] = {
+      "authorization:", "vz-m2m-token:", "proxy-authorization:", "cookie:", "set-cookie:"};
   tsesim_client *c = u;
   size_t start = 0;
   (void)h;
   if (type == CURLINFO_HEADER_OUT) c->request_sent = 1;
-  if ((type != CURLINFO_HEADER_OUT && type != CURLINFO_HEADER_IN) || !c->log_fn ||
-      c->log_level < 3)
+  if ((type != CURLINFO_HEADER_OUT && type != CURLINFO_HEADER_IN) || !c->log_fn || c->log_level < 3)
     return 0;
   while (start < size) {
     size_t end = start, k, shown;
@@ -115,12 +141,14 @@ static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *
     for (k = 0; k < sizeof secret / sizeof *secret; k++)
       if (ieq_prefix(line, shown, secret[k])) break;
     if (shown) {
+      char text[HEADER_LINE_MAX * 4 + 4];
       if (k < sizeof secret / sizeof *secret)
         tsesim__client_log(c, 3, "%s %.*s [redacted]", type == CURLINFO_HEADER_OUT ? ">" : "<",
                            (int)(strchr(secret[k], ':') - secret[k] + 1), line);
-      else
-        tsesim__client_log(c, 3, "%s %.*s", type == CURLINFO_HEADER_OUT ? ">" : "<",
-                           (int)(shown < 300 ? shown : 300), line);
+      else {
+        escape_line(text, sizeof text, line, shown);
+        tsesim__client_log(c, 3, "%s %s", type == CURLINFO_HEADER_OUT ? ">" : "<", text);
+      }
     }
     start = end + 1;
   }
@@ -223,8 +251,10 @@ static struct curl_slist *build_headers(tsesim_client *c, tsesim__auth auth) {
   bad |= add_header(&h, "Accept", "application/json");
   { /* no "Expect: 100-continue" round trip before large bodies */
     struct curl_slist *l = curl_slist_append(h, "Expect:");
-    if (l) h = l;
-    else bad = 1;
+    if (l)
+      h = l;
+    else
+      bad = 1;
   }
   if (bad) {
     free_headers(h);
@@ -254,9 +284,8 @@ static tsesim_code classify(tsesim_client *c, CURLcode cc, const char *method, c
     return TSESIM_E_NOMEM;
   }
   if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CONNECT_ERROR ||
-      cc == CURLE_SSL_CERTPROBLEM || cc == CURLE_SSL_CACERT_BADFILE ||
-      cc == CURLE_SSL_CIPHER || cc == CURLE_SSL_ISSUER_ERROR ||
-      cc == CURLE_SSL_PINNEDPUBKEYNOTMATCH) {
+      cc == CURLE_SSL_CERTPROBLEM || cc == CURLE_SSL_CACERT_BADFILE || cc == CURLE_SSL_CIPHER ||
+      cc == CURLE_SSL_ISSUER_ERROR || cc == CURLE_SSL_PINNEDPUBKEYNOTMATCH) {
     x->nothing_sent = 1;
     tsesim__client_fail(c, "%s %s: TLS: %s", method, path, what);
     return TSESIM_E_TLS;
@@ -297,6 +326,16 @@ tsesim_code tsesim__http_send(tsesim_client *c, const char *method, const char *
   c->resp_over = 0;
   c->retry_after = -1;
   if (c->resp) c->resp[0] = '\0';
+  /* The answer's buffer exists before anything is sent: an answer of up to
+   * RESP_MIN bytes then needs no allocation once the server has acted. */
+  if (!c->resp) {
+    if (!(c->resp = tsesim__malloc(RESP_MIN))) {
+      tsesim__client_fail(c, "%s %s: out of memory", method, path);
+      return TSESIM_E_NOMEM;
+    }
+    c->resp_cap = RESP_MIN;
+    c->resp[0] = '\0';
+  }
   if (!(url = tsesim__malloc(n))) {
     tsesim__client_fail(c, "%s %s: out of memory", method, path);
     return TSESIM_E_NOMEM;
@@ -330,14 +369,6 @@ tsesim_code tsesim__http_send(tsesim_client *c, const char *method, const char *
   }
   curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &x->status);
   x->nothing_sent = 0;
-  if (!c->resp) { /* an empty answer: keep resp a valid empty string */
-    if (!(c->resp = tsesim__malloc(1))) {
-      tsesim__client_fail(c, "%s %s: out of memory", method, path);
-      return TSESIM_E_NOMEM;
-    }
-    c->resp_cap = 1;
-    c->resp[0] = '\0';
-  }
   tsesim__client_log(c, 2, "%s %s -> %ld in %lld ms", method, path, x->status,
                      tsesim__now_ms(c) - t0);
   return TSESIM_OK;

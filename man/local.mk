@@ -28,6 +28,7 @@ dist_man_MANS = \
 	man/tsesim_global_init.3 \
 	man/tsesim_global_cleanup.3 \
 	man/tsesim_client_new.3 \
+	man/tsesim_client_new_v2.3 \
 	man/tsesim_client_register_callback.3 \
 	man/tsesim_client_unregister_callback.3 \
 	man/tsesim_client_free.3 \
