@@ -27,6 +27,17 @@ static int split_csv(char *line, char **fields, int max) {
   return n;
 }
 
+/* Why req refused the device just offered, without the builder's "device N: "
+ * in front: N is the index the device would have had in the request, which
+ * means nothing to someone reading the file. The line number names the row. */
+static const char *csv_reason(const tsesim_request *req) {
+  const char *msg = tsesim_request_errmsg(req);
+  char prefix[48];
+  size_t n = (size_t)snprintf(prefix, sizeof prefix,
+                              "device %lu: ", (unsigned long)tsesim_request_device_count(req));
+  return strncmp(msg, prefix, n) == 0 ? msg + n : msg;
+}
+
 /* Reads path (header "eid,iccid,imei"; an empty column means that kind is
  * absent) into req, printing each rejected row with its line number. For
  * each accepted device, on_device (may be NULL) gets its identifiers.
@@ -79,7 +90,7 @@ static int csv_read_devices(const char *path, tsesim_request *req,
       n_ids++;
     }
     if (tsesim_request_add_device(req, ids, n_ids) != TSESIM_OK) {
-      printf("%s:%lu: rejected: %s\n", path, lineno, tsesim_request_errmsg(req));
+      printf("%s:%lu: rejected: %s\n", path, lineno, csv_reason(req));
       bad++;
     } else if (on_device) {
       on_device(ids, n_ids, u);
