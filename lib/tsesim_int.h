@@ -105,8 +105,14 @@ struct tsesim_request {
 #ifdef TSESIM__WITH_JANSSON
 #include <jansson.h>
 /* Strict load: no NUL byte, no duplicate keys, valid JSON, any top level.
- * TSESIM_E_PARSE with line/column or byte offset in errbuf, TSESIM_E_NOMEM. */
+ * TSESIM_E_PARSE with line/column or byte offset in errbuf, TSESIM_E_NOMEM
+ * (also when the tree jansson built differs from the source). */
 tsesim_code tsesim__json_load(json_t **out, const char *body, size_t len, char *errbuf);
+/* 0 when root holds exactly what the JSON text body[0..len) says (every key
+ * and string byte for byte, every number's value, in order), else -1: the
+ * check behind a successful load, because jansson can drop a byte when an
+ * allocation fails and still succeed. body must be text jansson accepted. */
+int tsesim__json_verify(const json_t *root, const char *body, size_t len);
 /* "an object", "a string", ... for messages. */
 const char *tsesim__json_type_name(const json_t *v);
 #endif

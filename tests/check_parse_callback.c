@@ -743,9 +743,8 @@ static size_t make_devices_body(char *buf, size_t size, int n) {
 /* jansson's own allocations failing inside the parser. jansson 2.14 drops
  * some failed allocations (a string can come back with a byte missing) or
  * reports them as syntax errors; the loader goes by errno, which malloc sets
- * to ENOMEM. This body has strings only: jansson's integer lexer resets
- * errno, and some of its failure paths abort, so this is the case the
- * library can promise. The library never hooks jansson itself; the test does,
+ * to ENOMEM, and checks the tree against the body (see the next test, where
+ * errno cannot tell). The library never hooks jansson itself; the test does,
  * for the duration of the test only. */
 START_TEST(test_jansson_alloc_failure) {
   static const char body[] =
@@ -768,6 +767,85 @@ START_TEST(test_jansson_alloc_failure) {
         tsesim_callback_free(cb);
       });
   json_set_alloc_funcs(malloc, free);
+}
+END_TEST
+
+/* A long requestId followed by integer members: jansson's integer lexer
+ * resets errno, so a byte lost from the requestId used to come back as OK
+ * ("...9a29-4456490ea9f8" one character short). Each run must give either OK
+ * with every field exactly right, or NOMEM with nothing out and nothing
+ * leaked. The string lengths keep each closing quote off the sizes at which
+ * jansson grows its token buffer (16, 32, 64, 128): a failure exactly there
+ * makes jansson 2.14 itself abort or over-read (BUGS in libtsesim(7)). */
+static const valid_case oom_cases[] = {
+    {.name = "requestId then integer counts",
+     .body = "{\"requestId\":\"d1f08526-5443-4054-9a29-4456490ea9f8-0123456789abcdef\","
+             "\"callbackCount\":3,\"maxCallbackThreshold\":4,\"status\":\"SUCCESS\","
+             "\"deviceIds\":[{\"id\":\"89014103211118510720\",\"kind\":\"Iccid\"}],"
+             "\"username\":\"listener\",\"password\":\"s3cret\"}",
+     .request_id = "d1f08526-5443-4054-9a29-4456490ea9f8-0123456789abcdef",
+     .n_ids = 1,
+     .ids = {ID(ICCID, "Iccid", "89014103211118510720")},
+     .status = "SUCCESS", .status_code = TSESIM_STATUS_SUCCESS,
+     .callback_count = 3, .max_callback_threshold = 4,
+     .username = "listener", .password = "s3cret"},
+    {.name = "long profile fields between integers",
+     .body = "{\"callbackCount\":1,\"requestId\":\"r-0123456789-0123456789-0123456789-0123456789"
+             "-0123456789-0123456789\",\"deviceResponse\":{\"deviceProfileResponse\":{"
+             "\"deviceIdentifierCollection\":[{\"id\":\"89049032000001000000000000000074\","
+             "\"kind\":\"Eid\"}],\"state\":\"ACTIVE\",\"profileStatus\":\"ENABLE\","
+             "\"profileRole\":\"LOCAL\"}},\"maxCallbackThreshold\":12,"
+             "\"faultResponse\":{\"faultcode\":\"F-0123456789-0123456789-0123456789-0123456789"
+             "-0123456789-0123456789-0123456789-0123456789\",\"faultstring\":\"none\"},"
+             "\"status\":\"FAILED\"}",
+     .request_id = "r-0123456789-0123456789-0123456789-0123456789-0123456789-0123456789",
+     .has_profile = 1,
+     .n_pids = 1,
+     .pids = {ID(EID, "Eid", "89049032000001000000000000000074")},
+     .state = "ACTIVE", .profile_status = "ENABLE", .profile_role = "LOCAL",
+     .role = TSESIM_ROLE_LOCAL,
+     .status = "FAILED", .status_code = TSESIM_STATUS_FAILED,
+     .callback_count = 1, .max_callback_threshold = 12,
+     .fault_code = "F-0123456789-0123456789-0123456789-0123456789-0123456789-0123456789"
+                   "-0123456789-0123456789",
+     .fault_string = "none"},
+};
+
+START_TEST(test_jansson_alloc_failure_integer_after_string) {
+  const valid_case *c = &oom_cases[_i];
+  size_t len = strlen(c->body);
+  unsigned long n;
+
+  json_set_alloc_funcs(tsesim__malloc, tsesim__free);
+  for (n = 1; n < 100000; n++) {
+    size_t live0 = tsesim__test_alloc_live();
+    unsigned long failed;
+    char errbuf[TSESIM_ERRBUF_SIZE] = "", ctx[160];
+    tsesim_callback *cb = (tsesim_callback *)&cb;
+    tsesim_code rc;
+    tsesim__test_alloc_reset();
+    tsesim__test_alloc_fail_at(n);
+    rc = tsesim_callback_parse(&cb, c->body, len, errbuf);
+    failed = tsesim__test_alloc_failed();
+    tsesim__test_alloc_fail_at(0);
+    snprintf(ctx, sizeof ctx, "%s, allocation %lu %s", c->name, n,
+             failed ? "failed" : "(none failed)");
+    if (rc == TSESIM_OK) {
+      expect_callback(ctx, cb, c);
+      tsesim_callback_free(cb);
+    } else {
+      ck_assert_msg(rc == TSESIM_E_NOMEM, "%s: %s (%s)", ctx, tsesim_code_name(rc), errbuf);
+      ck_assert_msg(cb == NULL, "%s: out not NULL", ctx);
+      ck_assert_str_eq(errbuf, "out of memory");
+    }
+    ck_assert_msg(tsesim__test_alloc_live() == live0, "%s: leaked", ctx);
+    if (!failed) {
+      ck_assert_msg(rc == TSESIM_OK, "%s: %s", ctx, tsesim_code_name(rc));
+      break;
+    }
+  }
+  json_set_alloc_funcs(malloc, free);
+  ck_assert_uint_gt(n, 1);
 }
 END_TEST
 
@@ -818,6 +896,8 @@ static Suite *suite(void) {
   tcase_add_test(tc, test_independent_of_body_and_one_free);
   tcase_add_loop_test(tc, test_alloc_failure, 1, 4);
   tcase_add_test(tc, test_jansson_alloc_failure);
+  tcase_add_loop_test(tc, test_jansson_alloc_failure_integer_after_string, 0,
+                      (int)(sizeof oom_cases / sizeof oom_cases[0]));
   suite_add_tcase(s, tc);
   return s;
 }

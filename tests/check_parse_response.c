@@ -6,6 +6,7 @@
  * checks) and from a copy ending exactly at a PROT_NONE page.
  */
 #define _DEFAULT_SOURCE 1
+#include <jansson.h>
 
 #include "tsesim_test.h"
 #include "tt_place.h"
@@ -214,6 +215,48 @@ START_TEST(test_alloc_failure) {
 }
 END_TEST
 
+/* jansson's own allocations failing, with an integer member after the
+ * requestId: jansson's integer lexer resets errno, so a byte lost from the
+ * requestId used to come back as OK. Each run is OK with the exact
+ * requestId or NOMEM with nothing out and nothing leaked. The library never
+ * hooks jansson; the test does, for this test only. */
+START_TEST(test_jansson_alloc_failure) {
+  static const char body[] =
+      "{\"requestId\":\"d1f08526-5443-4054-9a29-4456490ea9f8-0123456789abcdef\",\"n\":1}";
+  unsigned long n;
+  json_set_alloc_funcs(tsesim__malloc, tsesim__free);
+  for (n = 1; n < 100000; n++) {
+    size_t live0 = tsesim__test_alloc_live();
+    unsigned long failed;
+    char errbuf[TSESIM_ERRBUF_SIZE] = "";
+    char *rid = (char *)&rid;
+    tsesim_code rc;
+    tsesim__test_alloc_reset();
+    tsesim__test_alloc_fail_at(n);
+    rc = tsesim_response_parse(&rid, body, sizeof body - 1, errbuf);
+    failed = tsesim__test_alloc_failed();
+    tsesim__test_alloc_fail_at(0);
+    if (rc == TSESIM_OK) {
+      ck_assert_msg(strcmp(rid, "d1f08526-5443-4054-9a29-4456490ea9f8-0123456789abcdef") == 0,
+                    "allocation %lu: OK with requestId \"%s\"", n, rid);
+      tsesim_free(rid);
+    } else {
+      ck_assert_msg(rc == TSESIM_E_NOMEM, "allocation %lu: %s (%s)", n, tsesim_code_name(rc),
+                    errbuf);
+      ck_assert_ptr_null(rid);
+      ck_assert_str_eq(errbuf, "out of memory");
+    }
+    ck_assert_msg(tsesim__test_alloc_live() == live0, "allocation %lu: leaked", n);
+    if (!failed) {
+      ck_assert_int_eq(rc, TSESIM_OK);
+      break;
+    }
+  }
+  json_set_alloc_funcs(malloc, free);
+  ck_assert_uint_gt(n, 1);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("parse_response");
   TCase *tc = tcase_create("valid");
@@ -226,6 +269,7 @@ static Suite *suite(void) {
   tc = tcase_create("memory");
   tcase_add_test(tc, test_every_truncation_at_guard_page);
   tcase_add_test(tc, test_alloc_failure);
+  tcase_add_test(tc, test_jansson_alloc_failure);
   suite_add_tcase(s, tc);
   return s;
 }
