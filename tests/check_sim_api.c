@@ -11,14 +11,13 @@
 #define PLAN_SPACE "M2M 5G Plan"
 
 /* sim-user may use TT_ACCOUNT only, other:other-pass ACCT2 only, free:free-pass every account. */
-static const char *const users_accounts[] = {
-    "--user",    "sim-user:sim-pass:" TT_ACCOUNT,
-    "--user",    "other:other-pass:" ACCT2,
-    "--user",    "free:free-pass",
-    "--account", TT_ACCOUNT ":" TT_PLAN "," PLAN_SPACE,
-    "--account", ACCT2 ":OTHER_PLAN",
-    "--account", ACCT3 ":" TT_PLAN,
-    NULL};
+static const char *const users_accounts[] = {"--user",    "sim-user:sim-pass:" TT_ACCOUNT,
+                                             "--user",    "other:other-pass:" ACCT2,
+                                             "--user",    "free:free-pass",
+                                             "--account", TT_ACCOUNT ":" TT_PLAN "," PLAN_SPACE,
+                                             "--account", ACCT2 ":OTHER_PLAN",
+                                             "--account", ACCT3 ":" TT_PLAN,
+                                             NULL};
 
 /* ------------------------------------------------------------------------ */
 /* Paths and methods */
@@ -235,8 +234,7 @@ START_TEST(test_bearer_checks) {
     tt_expect_fault(ctx, &r, "900902", "Missing Credentials");
     tt_resp_free(&r);
     snprintf(ctx, sizeof ctx, "%s %s with Basic", m, p);
-    tt_req(s, &r, m, p, (const char *[]){"Authorization: Basic c2ltLWtleTpzaW0tc2VjcmV0", NULL},
-           b);
+    tt_req(s, &r, m, p, (const char *[]){"Authorization: Basic c2ltLWtleTpzaW0tc2VjcmV0", NULL}, b);
     tt_expect_fault(ctx, &r, "900902", "Missing Credentials");
     tt_resp_free(&r);
     snprintf(ctx, sizeof ctx, "%s %s with an unknown token", m, p);
@@ -535,7 +533,7 @@ END_TEST
 /* ------------------------------------------------------------------------ */
 /* Download validation */
 
-#define VALID_DEV                                                                          \
+#define VALID_DEV                                                                             \
   "{\"deviceIds\":[{\"kind\":\"eid\",\"id\":\"" EID "\"},{\"kind\":\"iccid\",\"id\":\"" ICCID \
   "\"},{\"kind\":\"imei\",\"id\":\"" IMEI "\"}]}"
 
@@ -553,8 +551,7 @@ START_TEST(test_download_order) {
       {1, 1, NULL, "{}", "INPUT_INVALID.ContentType.Invalid", NULL},
       {1, 1, "application/xml", "{}", "INPUT_INVALID.ContentType.Invalid", NULL},
       /* 4. the body is a JSON object */
-      {1, 1, "application/json", "{\n  \"accountName\": }", "INPUT_INVALID.Body.Invalid",
-       "line 2"},
+      {1, 1, "application/json", "{\n  \"accountName\": }", "INPUT_INVALID.Body.Invalid", "line 2"},
       {1, 1, "application/json", "", "INPUT_INVALID.Body.Invalid", NULL},
       {1, 1, "application/json", "[{}]", "INPUT_INVALID.Body.Invalid", NULL},
       {1, 1, "application/json", "\"text\"", "INPUT_INVALID.Body.Invalid", NULL},
@@ -776,8 +773,9 @@ START_TEST(test_download_ok) {
   char *id1, *id2, *body;
   tt_auth_get(s, &a);
   id1 = tt_download_ok(s, &a,
-                       "{\"accountName\":\"" TT_ACCOUNT "\",\"extra\":{\"x\":[1,2]},\"devices\":["
-                       VALID_DEV "],\"servicePlan\":\"" TT_PLAN "\",\"more\":null}");
+                       "{\"accountName\":\"" TT_ACCOUNT
+                       "\",\"extra\":{\"x\":[1,2]},\"devices\":[" VALID_DEV
+                       "],\"servicePlan\":\"" TT_PLAN "\",\"more\":null}");
   body = tt_plain_body(2, 7);
   tt_m2m_ct(s, &r, "POST", TT_DOWNLOAD, a.token, a.session, "application/json; charset=utf-8",
             body);
@@ -790,10 +788,9 @@ START_TEST(test_download_ok) {
   }
   tt_resp_free(&r);
   ck_assert_str_ne(id1, id2);
-  tt_stats_expect(s, "two downloads", TT_ST("requests.download", 2),
-                  TT_ST("downloads.received", 2), TT_ST("downloads.accepted", 2),
-                  TT_ST("downloads.devices_accepted", 3), TT_ST("callbacks.no_listener", 3),
-                  TT_ST("callbacks.pending", 0), NULL);
+  tt_stats_expect(s, "two downloads", TT_ST("requests.download", 2), TT_ST("downloads.received", 2),
+                  TT_ST("downloads.accepted", 2), TT_ST("downloads.devices_accepted", 3),
+                  TT_ST("callbacks.no_listener", 3), TT_ST("callbacks.pending", 0), NULL);
   free(body);
   free(id1);
   free(id2);
@@ -815,7 +812,8 @@ static json_t *zero_stats(void) {
       "\"logins\":{\"ok\":0,\"refused\":0,\"locked\":0},"
       "\"callbacks\":{\"queued\":0,\"attempted\":0,\"delivered\":0,\"failed\":0,\"abandoned\":0,"
       "\"pending\":0,\"no_listener\":0,\"duplicates\":0},"
-      "\"faults\":{\"injected\":0,\"latency\":0}}",
+      "\"faults\":{\"injected\":0,\"latency\":0},"
+      "\"bodies\":{\"held_bytes\":0,\"refused\":0}}",
       0, &e);
   ck_assert_ptr_nonnull(j);
   return j;
@@ -864,8 +862,8 @@ START_TEST(test_stats_shape_and_reset) {
 END_TEST
 
 START_TEST(test_stats_reset_keeps_pending) {
-  tt_sim *s = tt_sim_start((const char *[]){"--listener-down", "--redelivery-interval", "60",
-                                            NULL});
+  tt_sim *s =
+      tt_sim_start((const char *[]){"--listener-down", "--redelivery-interval", "60", NULL});
   tt_auth a;
   char *body, *id;
   tt_resp r;
@@ -905,15 +903,15 @@ static void expect_json(const char *ctx, json_t *got, const char *want_text) {
   json_decref(want);
 }
 
-#define NO_FAULTS \
+#define NO_FAULTS                                                              \
   "{\"latency_ms\":0,\"callback_duplicate\":false,\"callback_reorder\":false," \
   "\"listener_down\":false,\"faults\":[]}"
 
 START_TEST(test_faults_from_options) {
-  tt_sim *s = tt_sim_start((const char *[]){
-      "--fault", "429:count=2,endpoint=download", "--fault", "redirect:every=3", "--fault",
-      "oversize:endpoint=token,mode=dropped", "--fault", "truncate", "--latency-ms", "4",
-      "--callback-reorder", NULL});
+  tt_sim *s = tt_sim_start(
+      (const char *[]){"--fault", "429:count=2,endpoint=download", "--fault", "redirect:every=3",
+                       "--fault", "oversize:endpoint=token,mode=dropped", "--fault", "truncate",
+                       "--latency-ms", "4", "--callback-reorder", NULL});
   json_t *j = get_faults(s);
   expect_json(
       "faults from options", j,
@@ -992,8 +990,8 @@ START_TEST(test_faults_bad_body) {
   json_t *j;
   tt_resp r;
   for (i = 0; i < ARRAY_LEN(cases); i++) {
-    tt_req(s, &r, "POST", "/_sim/faults",
-           (const char *[]){"Content-Type: application/json", NULL}, cases[i].body);
+    tt_req(s, &r, "POST", "/_sim/faults", (const char *[]){"Content-Type: application/json", NULL},
+           cases[i].body);
     tt_expect_error(cases[i].body, &r, 400, "INPUT_INVALID.Body.Invalid", cases[i].path);
     tt_resp_free(&r);
   }
@@ -1081,8 +1079,7 @@ START_TEST(test_startup_and_sigterm) {
   int status;
   free(tt_get_token(s));
   status = tt_sim_term(s);
-  ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "SIGTERM: wait status %d",
-                status);
+  ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "SIGTERM: wait status %d", status);
   out = tt_read_file(tt_sim_path(s, "stdout", path), NULL);
   snprintf(want, sizeof want, "tsesim-sim: serving http://127.0.0.1:%d/api\n", s->port);
   ck_assert_msg(out && strstr(out, want) != NULL, "stdout \"%s\" lacks \"%s\"", out, want);
@@ -1164,13 +1161,15 @@ END_TEST
 
 static void write_conf(const tt_sim *s, char conf[PATH_MAX]) {
   tt_sim_path(s, "sim.conf", conf);
-  tt_write_file(conf, "# the simulator's settings\n"
-                      "user = cfg-user:cfg-pass\n"
-                      "account = " CONF_ACCOUNT ":PLAN A,PLAN_B\n"
-                      "\n"
-                      "latency-ms = 7\n"
-                      "callback-duplicate = true\n"
-                      "callback-reorder = false\n");
+  tt_write_file(conf,
+                "# the simulator's settings\n"
+                "user = cfg-user:cfg-pass\n"
+                "account = " CONF_ACCOUNT
+                ":PLAN A,PLAN_B\n"
+                "\n"
+                "latency-ms = 7\n"
+                "callback-duplicate = true\n"
+                "callback-reorder = false\n");
 }
 
 static void expect_conf_applied(const tt_sim *s, long latency_ms) {
@@ -1234,8 +1233,7 @@ START_TEST(test_config_errors) {
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 2, "config %zu: status %d", i,
                   status);
     snprintf(want, sizeof want, "%s%s", conf, cases[i].where);
-    ck_assert_msg(err && strstr(err, want), "config %zu: stderr \"%s\" lacks \"%s\"", i, err,
-                  want);
+    ck_assert_msg(err && strstr(err, want), "config %zu: stderr \"%s\" lacks \"%s\"", i, err, want);
     free(err);
     tt_sim_free(s);
   }
@@ -1351,8 +1349,7 @@ START_TEST(test_tls) {
   snprintf(s->base, sizeof s->base, "https://127.0.0.1:%d", s->port);
   s->cafile = tt_sim_path(s, "other.pem", other);
   tt_req(s, &r, "GET", "/_sim/stats", NULL, NULL);
-  ck_assert_msg(r.rc == CURLE_PEER_FAILED_VERIFICATION, "another CA: %s",
-                curl_easy_strerror(r.rc));
+  ck_assert_msg(r.rc == CURLE_PEER_FAILED_VERIFICATION, "another CA: %s", curl_easy_strerror(r.rc));
   tt_resp_free(&r);
   s->cafile = NULL;
   tt_req(s, &r, "GET", "/_sim/stats", NULL, NULL);
@@ -1378,6 +1375,347 @@ START_TEST(test_tls) {
   ck_assert_msg(out && strstr(out, want) != NULL, "stdout \"%s\" lacks \"%s\"", out, want);
   free(out);
   tt_sim_free(s);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Hardening: the body budget, slow and too many connections, remote listeners,
+ * log escapes, secrets in option errors, credential comparisons */
+
+#define BUDGET_BODY 700000
+
+/* A POST download without credentials (answered 401) of len bytes, via curl. */
+static void budget_post(const tt_sim *s, tt_resp *r, const char *body, size_t len,
+                        const char *const *headers) {
+  char url[256];
+  snprintf(url, sizeof url, "%s" TT_DOWNLOAD, s->base);
+  tt_http(r, "POST", url, headers, body, len, NULL);
+}
+
+/* A raw connection that declares a body of len bytes and sends the first part of them. */
+static int budget_hold(const tt_sim *s, const char *body, size_t len, size_t part) {
+  char head[256];
+  int fd = tt_tcp_connect(s->port);
+  snprintf(head, sizeof head,
+           "POST " TT_DOWNLOAD
+           " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+           "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+           len);
+  ck_assert_int_eq(tt_tcp_send(fd, head, strlen(head)), 0);
+  ck_assert_int_eq(tt_tcp_send(fd, body, part), 0);
+  return fd;
+}
+
+START_TEST(test_body_budget) {
+  tt_sim *s = tt_sim_start((const char *[]){"--body-budget", "1M", NULL});
+  char *body = malloc(BUDGET_BODY), *got;
+  tt_resp r;
+  int a, d;
+  ck_assert_ptr_nonnull(body);
+  memset(body, ' ', BUDGET_BODY);
+  /* A declares 700000 bytes and sends all but 1000 of them: it holds them */
+  a = budget_hold(s, body, BUDGET_BODY, BUDGET_BODY - 1000);
+  ck_assert_int_eq(tt_stat_wait(s, "bodies.held_bytes", BUDGET_BODY, 5.0), BUDGET_BODY);
+  /* meanwhile, 700000 more would go over 1 MiB: 503, with a Content-Length or chunked */
+  budget_post(s, &r, body, BUDGET_BODY, NULL);
+  tt_expect_error("a second body over the budget", &r, 503, "REQUEST_FAILED.ServiceUnavailable",
+                  NULL);
+  ck_assert_str_eq(r.retry_after, "1");
+  tt_resp_free(&r);
+  budget_post(s, &r, body, BUDGET_BODY, (const char *[]){"Transfer-Encoding: chunked", NULL});
+  tt_expect_error("a chunked body over the budget", &r, 503, "REQUEST_FAILED.ServiceUnavailable",
+                  NULL);
+  ck_assert_str_eq(r.retry_after, "1");
+  tt_resp_free(&r);
+  /* a small one still fits */
+  budget_post(s, &r, "{}", 2, NULL);
+  tt_expect_status("a small body beside the held one", &r, 401);
+  tt_resp_free(&r);
+  /* A ends and is answered; its bytes come back */
+  ck_assert_int_eq(tt_tcp_send(a, body, 1000), 0);
+  ck_assert_msg(tt_tcp_wait_closed(a, 5.0, &got) >= 0, "the held request was never answered");
+  ck_assert_msg(strncmp(got, "HTTP/1.1 401", 12) == 0, "the held request got: %.200s", got);
+  free(got);
+  close(a);
+  ck_assert_int_eq(tt_stat_wait(s, "bodies.held_bytes", 0, 5.0), 0);
+  budget_post(s, &r, body, BUDGET_BODY, NULL);
+  tt_expect_status("after the held body ended", &r, 401);
+  tt_resp_free(&r);
+  /* a peer gone mid-body gives its bytes back too */
+  d = budget_hold(s, body, BUDGET_BODY, 300000);
+  ck_assert_int_eq(tt_stat_wait(s, "bodies.held_bytes", BUDGET_BODY, 5.0), BUDGET_BODY);
+  close(d);
+  ck_assert_int_eq(tt_stat_wait(s, "bodies.held_bytes", 0, 5.0), 0);
+  budget_post(s, &r, body, BUDGET_BODY, NULL);
+  tt_expect_status("after a peer left mid-body", &r, 401);
+  tt_resp_free(&r);
+  tt_stats_expect(s, "two refused", TT_ST("bodies.refused", 2), TT_ST("bodies.held_bytes", 0),
+                  NULL);
+  free(body);
+  ck_assert_int_eq(tt_sim_stop(s), 0);
+}
+END_TEST
+
+/* A body larger than the whole budget could never fit: 413, not 503. */
+START_TEST(test_body_budget_whole) {
+  tt_sim *s = tt_sim_start((const char *[]){"--body-budget", "64K", NULL});
+  size_t n = 64 * 1024 + 1;
+  char *body = malloc(n);
+  tt_resp r;
+  ck_assert_ptr_nonnull(body);
+  memset(body, ' ', n);
+  budget_post(s, &r, body, n, NULL);
+  tt_expect_error("a body over the whole budget", &r, 413, "INPUT_INVALID.Body.TooLarge", NULL);
+  tt_resp_free(&r);
+  budget_post(s, &r, body, n - 1, NULL);
+  tt_expect_status("a body of the whole budget", &r, 401);
+  tt_resp_free(&r);
+  free(body);
+  ck_assert_int_eq(tt_sim_stop(s), 0);
+}
+END_TEST
+
+/* A request left half-sent is closed by the server after --connection-timeout seconds. */
+START_TEST(test_connection_timeout) {
+  static const char *const halves[] = {
+      "POST " TT_DOWNLOAD " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Le",
+      "POST " TT_DOWNLOAD " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{\"a\":", ""};
+  tt_sim *s = tt_sim_start((const char *[]){"--connection-timeout", "1", NULL});
+  size_t i;
+  tt_resp r;
+  for (i = 0; i < ARRAY_LEN(halves); i++) {
+    int fd = tt_tcp_connect(s->port);
+    double t;
+    ck_assert_int_eq(tt_tcp_send(fd, halves[i], strlen(halves[i])), 0);
+    t = tt_tcp_wait_closed(fd, 5.0, NULL);
+    ck_assert_msg(t >= 0.5 && t <= tt_slow(2.5), "half-sent request %zu: closed after %.2f s", i,
+                  t);
+    close(fd);
+  }
+  tt_req(s, &r, "GET", "/_sim/stats", NULL, NULL);
+  tt_expect_status("after the timeouts", &r, 200);
+  tt_resp_free(&r);
+  ck_assert_int_eq(tt_sim_stop(s), 0);
+}
+END_TEST
+
+/* With a limit of 2 (per address, or in all), a third connection is closed unanswered while
+ * two are open; once they go, a client is served again. */
+static const char *const conn_limits[] = {"--max-connections-per-ip", "--max-connections"};
+
+START_TEST(test_connection_limit) {
+  static const char req[] =
+      "GET /_sim/stats HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  tt_sim *s = tt_sim_start((const char *[]){conn_limits[_i], "2", NULL});
+  int c1 = tt_tcp_connect(s->port), c2 = tt_tcp_connect(s->port), c3;
+  double t, end;
+  char *got;
+  tt_resp r;
+  ck_assert_int_eq(tt_tcp_send(c1, "GET /_sim/stats HTTP/1.1\r\n", 26), 0);
+  ck_assert_int_eq(tt_tcp_send(c2, "GET /_sim/stats HTTP/1.1\r\n", 26), 0);
+  tt_sleep(tt_slow(0.3)); /* both accepted */
+  c3 = tt_tcp_connect(s->port);
+  tt_tcp_send(c3, req, strlen(req)); /* may fail: the server may have closed it already */
+  t = tt_tcp_wait_closed(c3, 3.0, &got);
+  ck_assert_msg(t >= 0, "%s 2: the third connection stayed open", conn_limits[_i]);
+  ck_assert_msg(*got == '\0', "%s 2: the third connection was answered: %.200s", conn_limits[_i],
+                got);
+  free(got);
+  close(c3);
+  close(c1);
+  close(c2);
+  end = tt_now() + tt_slow(5.0);
+  for (;;) {
+    tt_req(s, &r, "GET", "/_sim/stats", NULL, NULL);
+    if (r.rc == CURLE_OK && r.status == 200) break;
+    tt_resp_free(&r);
+    ck_assert_msg(tt_now() < end, "%s 2: not served after the two connections closed",
+                  conn_limits[_i]);
+    tt_sleep(0.05);
+  }
+  tt_resp_free(&r);
+  ck_assert_int_eq(tt_sim_stop(s), 0);
+}
+END_TEST
+
+static const struct {
+  const char *url;
+  int ok;
+} cb_hosts[] = {
+    {"http://127.0.0.1:9/cb", 1},
+    {"http://127.1.2.3:9/cb", 1},
+    {"https://127.255.255.254/cb", 1},
+    {"http://localhost:9/cb", 1},
+    {"http://[::1]:9/cb", 1},
+    {"http://203.0.113.7:8080/cb", 0},
+    {"http://127.0.0.1.1.1/cb", 0},
+    {"http://127.0.0.1.example.com/cb", 0},
+    {"http://localhost.example.com/cb", 0},
+    {"http://127.0.0.1@203.0.113.7/cb", 0},
+    {"http://203.0.113.7/127.0.0.1", 0},
+    {"https://10.0.0.1/cb", 0},
+    {"http://[::2]:9/cb", 0},
+    {"http://[::ffff:203.0.113.7]:9/cb", 0},
+    {"http://128.0.0.1/cb", 0},
+};
+
+/* Listeners must be on this machine, unless --allow-remote-callbacks. */
+START_TEST(test_callbacks_loopback_only) {
+  int allow;
+  for (allow = 0; allow < 2; allow++) {
+    tt_sim *s = tt_sim_start(allow ? (const char *[]){"--allow-remote-callbacks", NULL} : NULL);
+    char reg[256];
+    tt_auth a;
+    tt_resp r;
+    json_t *l;
+    tt_auth_get(s, &a);
+    snprintf(reg, sizeof reg, "{\"name\":\"" TT_SERVICE "\",\"url\":\"%s\"}", cb_hosts[_i].url);
+    tt_m2m(s, &r, "POST", TT_CALLBACKS TT_ACCOUNT, a.token, a.session, reg);
+    if (cb_hosts[_i].ok || allow) {
+      tt_expect_status(cb_hosts[_i].url, &r, 200);
+    } else {
+      tt_expect_error(cb_hosts[_i].url, &r, 400, "INPUT_INVALID.Callback.Invalid", NULL);
+      ck_assert_msg(strstr(r.body, "allow-remote-callbacks") != NULL, "%s: %s", cb_hosts[_i].url,
+                    r.body);
+    }
+    tt_resp_free(&r);
+    l = callbacks_list(s, &a, TT_ACCOUNT);
+    ck_assert_uint_eq(json_array_size(l), cb_hosts[_i].ok || allow ? 1 : 0);
+    json_decref(l);
+    tt_auth_free(&a);
+    ck_assert_int_eq(tt_sim_stop(s), 0);
+  }
+}
+END_TEST
+
+/* Control characters and backslashes of a decoded path are escaped: one line, no raw CR,
+ * LF or ESC. */
+START_TEST(test_log_escapes) {
+  tt_sim *s = tt_sim_new();
+  char logf[PATH_MAX], *text, *line, *eol;
+  size_t n = 0;
+  tt_resp r;
+  tt_sim_path(s, "sim.log", logf);
+  tt_sim_launch(s, (const char *[]){"--log", logf, NULL});
+  tt_req(s, &r, "GET", "/api/x%0d%0aFORGED%20127.0.0.1%20GET%20/ok%20200%1b[31m%5c%7f%c2%9b/end",
+         NULL, NULL);
+  tt_expect_status("a path with controls", &r, 404);
+  tt_resp_free(&r);
+  free(tt_stats(s)); /* a later line, so the one above is complete */
+  ck_assert_int_ge(tt_stat(s, "requests.other"), 1);
+  text = tt_read_file(logf, NULL);
+  ck_assert_ptr_nonnull(text);
+  ck_assert_msg(
+      strchr(text, '\r') == NULL && strchr(text, '\x1b') == NULL && strchr(text, '\x7f') == NULL,
+      "a raw control character in the log:\n%s", text);
+  for (line = text; (eol = strchr(line, '\n')) != NULL; line = eol + 1) {
+    *eol = '\0';
+    if (strstr(line, "FORGED")) {
+      n++;
+      ck_assert_msg(strstr(line,
+                           "/api/x\\x0d\\x0aFORGED 127.0.0.1 GET /ok 200\\x1b[31m\\x5c\\x7f"
+                           "\\xc2\\x9b/end") != NULL,
+                    "not escaped: %s", line);
+    }
+  }
+  ck_assert_msg(n == 1, "%zu log lines hold the forged text", n);
+  free(text);
+  ck_assert_int_eq(tt_sim_stop(s), 0);
+}
+END_TEST
+
+/* An option error never repeats a value that may hold a secret. */
+static const char *const secret_opts[][3] = {
+    {"--client", ":SECRETX", "client"},
+    {"--client", "SECRETX", "client"},
+    {"--client", "SECRETX:", "client"},
+    {"--client=:SECRETX", NULL, "client"},
+    {"--user", ":SECRETX", "user"},
+    {"--user", "SECRETX", "user"},
+    {"--user", "bob:pa:SECRETX", "user"}, /* the password's end reads as an account */
+    {"--client:key:SECRETX", NULL, "unknown option"},
+    {"--listener-down", "SECRETX", "argument"},
+    {"--config", "CONF", "client"},
+};
+
+START_TEST(test_option_errors_hide_secrets) {
+  tt_sim *s = tt_sim_new();
+  char path[PATH_MAX], conf[PATH_MAX], *out, *err;
+  const char *args[3] = {secret_opts[_i][0], secret_opts[_i][1], NULL};
+  int status;
+  tt_write_file(tt_sim_path(s, "sim.conf", conf), "# a secret on a bad line\nclient = :SECRETX\n");
+  if (args[1] && !strcmp(args[1], "CONF")) args[1] = conf;
+  status = tt_sim_run_to_exit(s, args);
+  out = tt_read_file(tt_sim_path(s, "stdout", path), NULL);
+  err = tt_read_file(tt_sim_path(s, "stderr", path), NULL);
+  ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 2, "%s %s: wait status %d", args[0],
+                args[1] ? args[1] : "", status);
+  ck_assert_msg(err && strstr(err, secret_opts[_i][2]), "%s: stderr \"%s\" does not say \"%s\"",
+                args[0], err, secret_opts[_i][2]);
+  ck_assert_msg(!strstr(err, "SECRETX") && (!out || !strstr(out, "SECRETX")),
+                "%s %s: the value is repeated: stdout \"%s\", stderr \"%s\"", args[0],
+                args[1] ? args[1] : "", out ? out : "", err);
+  free(out);
+  free(err);
+  tt_sim_free(s);
+}
+END_TEST
+
+/* The constant-time comparisons still accept exactly the right credentials: not a prefix,
+ * not an extension, not one byte off. */
+START_TEST(test_credential_compare) {
+  static const char *const near_secrets[] = {"sim-secre", "sim-secretX", "sim-secreu",
+                                             "",          "SIM-SECRET",  "sim-secret\x01"};
+  static const char *const near_passwords[] = {"sim-pas", "sim-passs", "sim-pasT", ""};
+  tt_sim *s = tt_sim_start((const char *[]){"--lock-after", "100", NULL});
+  char *tok, bad[64], *sess;
+  size_t i;
+  tt_resp r;
+  for (i = 0; i < ARRAY_LEN(near_secrets); i++) {
+    tt_token_req(s, &r, "sim-key", near_secrets[i], "grant_type=client_credentials");
+    tt_expect_oauth(near_secrets[i], &r, 401, "invalid_client");
+    tt_resp_free(&r);
+  }
+  tt_token_req(s, &r, "sim-ke", "sim-secret", "grant_type=client_credentials");
+  tt_expect_oauth("key prefix", &r, 401, "invalid_client");
+  tt_resp_free(&r);
+  tok = tt_get_token(s);
+  for (i = 0; i < 3; i++) { /* the token shortened, lengthened, last byte changed */
+    snprintf(bad, sizeof bad, "%s", tok);
+    if (i == 0) bad[strlen(bad) - 1] = '\0';
+    if (i == 1) strcat(bad, "0");
+    if (i == 2) bad[strlen(bad) - 1] ^= 1;
+    tt_login_req(s, &r, bad, "sim-user", "sim-pass");
+    tt_expect_fault(bad, &r, "900901", "Invalid Credentials");
+    tt_resp_free(&r);
+  }
+  for (i = 0; i < ARRAY_LEN(near_passwords); i++) {
+    tt_login_req(s, &r, tok, "sim-user", near_passwords[i]);
+    tt_expect_error(near_passwords[i], &r, 400, "REQUEST_FAILED.Login.InvalidCredentials", NULL);
+    tt_resp_free(&r);
+  }
+  tt_login_req(s, &r, tok, "sim-use", "sim-pass");
+  tt_expect_error("user prefix", &r, 400, "REQUEST_FAILED.Login.InvalidCredentials", NULL);
+  tt_resp_free(&r);
+  sess = tt_login_as(s, tok, "sim-user", "sim-pass");
+  for (i = 0; i < 3; i++) { /* the session token shortened, lengthened, last byte changed */
+    snprintf(bad, sizeof bad, "%s", sess);
+    if (i == 0) bad[strlen(bad) - 1] = '\0';
+    if (i == 1) strcat(bad, "0");
+    if (i == 2) bad[strlen(bad) - 1] ^= 1;
+    tt_m2m(s, &r, "POST", TT_LOGOUT, tok, bad, NULL);
+    tt_expect_error(bad, &r, 400, "INPUT_INVALID.SessionToken.Invalid", NULL);
+    tt_resp_free(&r);
+  }
+  tt_m2m(s, &r, "POST", TT_LOGOUT, tok, sess, NULL);
+  tt_expect_status("logout with the right session", &r, 200);
+  tt_resp_free(&r);
+  tt_stats_expect(s, "exactly the right ones", TT_ST("tokens.issued", 1),
+                  TT_ST("tokens.refused", (long)ARRAY_LEN(near_secrets) + 1), TT_ST("logins.ok", 1),
+                  TT_ST("logins.refused", (long)ARRAY_LEN(near_passwords) + 1), NULL);
+  free(tok);
+  free(sess);
+  ck_assert_int_eq(tt_sim_stop(s), 0);
 }
 END_TEST
 
@@ -1427,6 +1765,15 @@ static Suite *suite(void) {
   tcase_add_test(tc, test_log);
   tcase_add_test(tc, test_log_stderr);
   tcase_add_test(tc, test_tls);
+  tc = tt_tcase(s, "hardening", 30);
+  tcase_add_test(tc, test_body_budget);
+  tcase_add_test(tc, test_body_budget_whole);
+  tcase_add_test(tc, test_connection_timeout);
+  tcase_add_loop_test(tc, test_connection_limit, 0, (int)ARRAY_LEN(conn_limits));
+  tcase_add_loop_test(tc, test_callbacks_loopback_only, 0, (int)ARRAY_LEN(cb_hosts));
+  tcase_add_test(tc, test_log_escapes);
+  tcase_add_loop_test(tc, test_option_errors_hide_secrets, 0, (int)ARRAY_LEN(secret_opts));
+  tcase_add_test(tc, test_credential_compare);
   return s;
 }
 

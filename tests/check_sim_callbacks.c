@@ -41,9 +41,15 @@ static void xids_make(xids *x, const tt_device *d, const char *order) {
   for (; *order; order++) {
     size_t k = x->n++;
     switch (*order) {
-      case 'e': x->kind[k] = TSESIM_ID_EID, x->name[k] = "Eid", x->id[k] = d->eid; break;
-      case 'c': x->kind[k] = TSESIM_ID_ICCID, x->name[k] = "Iccid", x->id[k] = d->iccid; break;
-      default: x->kind[k] = TSESIM_ID_IMEI, x->name[k] = "Imei", x->id[k] = d->imei; break;
+      case 'e':
+        x->kind[k] = TSESIM_ID_EID, x->name[k] = "Eid", x->id[k] = d->eid;
+        break;
+      case 'c':
+        x->kind[k] = TSESIM_ID_ICCID, x->name[k] = "Iccid", x->id[k] = d->iccid;
+        break;
+      default:
+        x->kind[k] = TSESIM_ID_IMEI, x->name[k] = "Imei", x->id[k] = d->imei;
+        break;
     }
   }
   snprintf(x->mdn, sizeof x->mdn, "555%s", d->eid + 25);
@@ -174,9 +180,9 @@ static void expect_callbacks(const env *e, const char *ctx, long queued, long at
                              long delivered, long failed, long abandoned) {
   ck_assert_int_eq(tt_stat_wait(e->s, "callbacks.pending", 0, 10.0), 0);
   tt_stats_expect(e->s, ctx, TT_ST("callbacks.queued", queued),
-                  TT_ST("callbacks.attempted", attempted),
-                  TT_ST("callbacks.delivered", delivered), TT_ST("callbacks.failed", failed),
-                  TT_ST("callbacks.abandoned", abandoned), TT_ST("callbacks.pending", 0), NULL);
+                  TT_ST("callbacks.attempted", attempted), TT_ST("callbacks.delivered", delivered),
+                  TT_ST("callbacks.failed", failed), TT_ST("callbacks.abandoned", abandoned),
+                  TT_ST("callbacks.pending", 0), NULL);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -397,9 +403,8 @@ START_TEST(test_order) {
   }
   ck_assert_uint_eq(nfirst, 4);
   for (i = 0; i < 4; i++)
-    ck_assert_msg(strcmp(first[i], d[_i ? 3 - i : i].eid) == 0,
-                  "%s order: device %zu came %zu-th", _i ? "reverse" : "device",
-                  (size_t)(_i ? 3 - i : i), i);
+    ck_assert_msg(strcmp(first[i], d[_i ? 3 - i : i].eid) == 0, "%s order: device %zu came %zu-th",
+                  _i ? "reverse" : "device", (size_t)(_i ? 3 - i : i), i);
   kw = cbs_find(cbs, 5, d[1].eid, TSESIM_STATUS_WARNING, 0);
   ks = cbs_find(cbs, 5, d[1].eid, TSESIM_STATUS_SUCCESS, 0);
   ck_assert_msg(kw < 5 && ks < 5, "77 device: Warning %zu, SUCCESS %zu", kw, ks);
@@ -540,12 +545,65 @@ START_TEST(test_abandon_dead_port) {
 }
 END_TEST
 
+/* The environment's proxy is never used: with http_proxy, HTTP_PROXY and ALL_PROXY naming
+ * a listening "proxy", every callback still goes straight to the listener. */
+START_TEST(test_no_env_proxy) {
+  static const char *const vars[] = {"http_proxy",  "HTTP_PROXY", "https_proxy",
+                                     "HTTPS_PROXY", "ALL_PROXY",  "all_proxy"};
+  tt_listener *proxy = tt_listener_start();
+  char purl[64], *body = tt_plain_body(3, 2001), *id;
+  size_t i;
+  env e;
+  snprintf(purl, sizeof purl, "http://127.0.0.1:%d", proxy->port);
+  for (i = 0; i < ARRAY_LEN(vars); i++) setenv(vars[i], purl, 1); /* inherited by the simulator */
+  unsetenv("no_proxy");
+  unsetenv("NO_PROXY");
+  env_start(&e, NULL, "cb-user", "cb-pass-proxy");
+  for (i = 0; i < ARRAY_LEN(vars); i++) unsetenv(vars[i]);
+  id = tt_download_ok(e.s, &e.a, body);
+  tt_listener_expect(e.l, 3, 5.0, 0.3);
+  ck_assert_msg(tt_listener_count(proxy) == 0, "%zu callbacks went through the proxy",
+                tt_listener_count(proxy));
+  tt_stats_expect(e.s, "straight to the listener", TT_ST("callbacks.attempted", 3),
+                  TT_ST("callbacks.delivered", 3), NULL);
+  free(id);
+  free(body);
+  env_stop(&e);
+  tt_listener_stop(proxy);
+}
+END_TEST
+
+/* A listener off this machine is refused at registration, so nothing is ever sent there. */
+START_TEST(test_remote_listener_refused) {
+  static const char *const urls[] = {"http://203.0.113.7:8080/cb", "http://127.0.0.1.1.1/cb"};
+  tt_sim *s = tt_sim_start(NULL);
+  char *body = tt_plain_body(2, 3001), *id, reg[256];
+  size_t i;
+  tt_auth a;
+  tt_resp r;
+  tt_auth_get(s, &a);
+  for (i = 0; i < ARRAY_LEN(urls); i++) {
+    snprintf(reg, sizeof reg, "{\"name\":\"" TT_SERVICE "\",\"url\":\"%s\"}", urls[i]);
+    tt_m2m(s, &r, "POST", TT_CALLBACKS TT_ACCOUNT, a.token, a.session, reg);
+    tt_expect_error(urls[i], &r, 400, "INPUT_INVALID.Callback.Invalid", NULL);
+    tt_resp_free(&r);
+  }
+  id = tt_download_ok(s, &a, body);
+  tt_sleep(0.3);
+  tt_stats_expect(s, "no listener registered", TT_ST("callbacks.attempted", 0),
+                  TT_ST("callbacks.queued", 0), TT_ST("callbacks.no_listener", 2), NULL);
+  free(id);
+  free(body);
+  tt_auth_free(&a);
+  ck_assert_int_eq(tt_sim_stop(s), 0);
+}
+END_TEST
+
 START_TEST(test_callback_timeout) {
   env e;
   tt_rec r1, r2;
   char *rid;
-  env_start(&e, (const char *[]){"--callback-timeout", "1", "--redelivery-interval", "0.05",
-                                 NULL},
+  env_start(&e, (const char *[]){"--callback-timeout", "1", "--redelivery-interval", "0.05", NULL},
             NULL, NULL);
   tt_listener_delay(e.l, 1, 1.6);
   rid = download_plain(&e, 1, 1051);
@@ -643,8 +701,7 @@ static void download_resp(const env *e, tt_resp *r, size_t n, unsigned long seed
 static void expect_download_stats(const env *e, const char *ctx, long received, long accepted,
                                   long injected) {
   tt_stats_expect(e->s, ctx, TT_ST("downloads.received", received),
-                  TT_ST("downloads.accepted", accepted), TT_ST("faults.injected", injected),
-                  NULL);
+                  TT_ST("downloads.accepted", accepted), TT_ST("faults.injected", injected), NULL);
 }
 
 START_TEST(test_fault_429) {
@@ -735,9 +792,8 @@ END_TEST
 
 /* _i 0: mode dropped (default), 1: processed. */
 START_TEST(test_fault_close) {
-  const char *args[] = {"--fault", _i ? "close:endpoint=download,mode=processed"
-                                      : "close:endpoint=download",
-                        NULL};
+  const char *args[] = {
+      "--fault", _i ? "close:endpoint=download,mode=processed" : "close:endpoint=download", NULL};
   env e;
   tt_resp r;
   env_start(&e, args, NULL, NULL);
@@ -769,9 +825,9 @@ START_TEST(test_fault_truncate) {
   ck_assert_msg(r.rc == CURLE_PARTIAL_FILE, "truncate: %s", curl_easy_strerror(r.rc));
   ck_assert_int_eq(r.status, 200);
   ck_assert_msg(r.content_length > 40, "Content-Length %ld", r.content_length);
-  ck_assert_msg(r.len == (size_t)r.content_length / 2 ||
-                    r.len == ((size_t)r.content_length + 1) / 2,
-                "received %zu of %ld bytes, expected half", r.len, r.content_length);
+  ck_assert_msg(
+      r.len == (size_t)r.content_length / 2 || r.len == ((size_t)r.content_length + 1) / 2,
+      "received %zu of %ld bytes, expected half", r.len, r.content_length);
   tt_listener_expect(e.l, 1, 5.0, 0.2);
   cb = tt_listener_cb(e.l, 0);
   /* what came is the start of the real answer: {"requestId": "<the callbacks' id>"} */
@@ -809,9 +865,9 @@ START_TEST(test_fault_redirect) {
   env e;
   tt_resp r;
   json_t *st;
-  static const char *const zero[] = {"requests.token", "requests.login", "requests.logout",
-                                     "requests.callbacks", "requests.download",
-                                     "requests.other", "downloads.received"};
+  static const char *const zero[] = {"requests.token",     "requests.login",    "requests.logout",
+                                     "requests.callbacks", "requests.download", "requests.other",
+                                     "downloads.received"};
   size_t i;
   snprintf(to, sizeof to, "%s" TT_DOWNLOAD, target->base);
   snprintf(fault, sizeof fault, "redirect:endpoint=download,to=%s", to);
@@ -893,10 +949,9 @@ START_TEST(test_fault_every_count) {
   expect_download_stats(&e, "every=2,count=2", 7, 5, 2);
   tt_req(e.s, &r, "GET", "/_sim/faults", NULL, NULL);
   j = tt_json("faults", &r);
-  ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(json_object_get(j, "faults"),
-                                                                     0),
-                                                      "fired")),
-                   2);
+  ck_assert_int_eq(
+      json_integer_value(json_object_get(json_array_get(json_object_get(j, "faults"), 0), "fired")),
+      2);
   json_decref(j);
   tt_resp_free(&r);
   env_stop(&e);
@@ -917,8 +972,7 @@ START_TEST(test_fault_rule_order) {
 }
 END_TEST
 
-static const char *const endpoints[] = {"token", "login", "logout", "callbacks", "download",
-                                        "any"};
+static const char *const endpoints[] = {"token", "login", "logout", "callbacks", "download", "any"};
 
 START_TEST(test_fault_endpoint) {
   const char *ep = endpoints[_i];
@@ -983,8 +1037,8 @@ START_TEST(test_latency) {
   tt_expect_status("token", &r, 500);
   ck_assert_msg(r.seconds >= 0.15, "faulted answer after %.3f s, latency 150 ms", r.seconds);
   tt_resp_free(&r);
-  tt_stats_expect(e.s, "latency and fault", TT_ST("faults.latency", 5),
-                  TT_ST("faults.injected", 1), NULL);
+  tt_stats_expect(e.s, "latency and fault", TT_ST("faults.latency", 5), TT_ST("faults.injected", 1),
+                  NULL);
   env_stop(&e);
 }
 END_TEST
@@ -1035,8 +1089,7 @@ START_TEST(test_term_finish) {
   size_t i, n;
   int status, refused = 0;
   double t0;
-  env_start(&e,
-            (const char *[]){"--on-term", "finish", "--redelivery-interval", "0.5", NULL}, NULL,
+  env_start(&e, (const char *[]){"--on-term", "finish", "--redelivery-interval", "0.5", NULL}, NULL,
             NULL);
   tt_listener_fail_first(e.l, 10, 500);
   free(download_plain(&e, 10, 2301));
@@ -1054,8 +1107,8 @@ START_TEST(test_term_finish) {
   ck_assert_msg(refused, "still accepting requests 0.4 s after SIGTERM");
   ck_assert_msg(waitpid(e.s->pid, &status, WNOHANG) == 0, "exited before the retries");
   status = tt_sim_wait_exit(e.s, 10.0);
-  ck_assert_msg(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
-                "exit status %d", status);
+  ck_assert_msg(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit status %d",
+                status);
   n = tt_listener_count(e.l);
   ck_assert_uint_eq(n, 20);
   for (i = 0; i < 10; i++) {
@@ -1087,8 +1140,8 @@ START_TEST(test_term_abandon) {
   t0 = tt_now();
   kill(e.s->pid, SIGTERM);
   status = tt_sim_wait_exit(e.s, 10.0);
-  ck_assert_msg(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
-                "exit status %d", status);
+  ck_assert_msg(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit status %d",
+                status);
   ck_assert_msg(tt_now() - t0 < 3.0, "abandon waited %.1f s for retries", tt_now() - t0);
   ck_assert_uint_eq(tt_listener_count(e.l), 5);
   tt_auth_free(&e.a);
@@ -1160,8 +1213,8 @@ START_TEST(test_capacity) {
                   "expected %s, received %s", want + i * KEY_LEN, got + i * KEY_LEN);
   expect_callbacks(&e, "capacity", CAP_TOTAL, CAP_TOTAL, CAP_TOTAL, 0, 0);
   tt_stats_expect(e.s, "capacity", TT_ST("downloads.accepted", CAP_DOWNLOADS),
-                  TT_ST("downloads.devices_accepted", CAP_TOTAL),
-                  TT_ST("callbacks.duplicates", 0), NULL);
+                  TT_ST("downloads.devices_accepted", CAP_TOTAL), TT_ST("callbacks.duplicates", 0),
+                  NULL);
   free(want);
   free(got);
   env_stop(&e);
@@ -1185,6 +1238,8 @@ static Suite *suite(void) {
   tcase_add_test(tc, test_abandon_dead_port);
   tcase_add_test(tc, test_callback_timeout);
   tcase_add_test(tc, test_callback_https);
+  tcase_add_test(tc, test_no_env_proxy);
+  tcase_add_test(tc, test_remote_listener_refused);
   tcase_add_test(tc, test_duplicate);
   tc = tt_tcase(s, "faults", 30);
   tcase_add_test(tc, test_fault_429);

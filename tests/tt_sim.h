@@ -1203,4 +1203,71 @@ static inline void tt_opts_for(tt_opts *t, const tt_sim *s) {
   t->o.password = "sim-pass";
 }
 
+/* ---- raw TCP to the simulator: half-sent requests, connection limits ---- */
+
+#include <poll.h>
+
+/* A connection to 127.0.0.1:port (asserts it connects). */
+static inline int tt_tcp_connect(int port) {
+  struct sockaddr_in sa;
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ck_assert_int_ge(fd, 0);
+  memset(&sa, 0, sizeof sa);
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons((unsigned short)port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ck_assert_msg(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0, "connect to port %d: %s", port,
+                strerror(errno));
+  return fd;
+}
+
+/* Sends all n bytes; 0, or -1 when the peer closed or reset the connection. */
+static inline int tt_tcp_send(int fd, const char *p, size_t n) {
+  while (n) {
+    ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return -1;
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+/* Reads until the peer closes (EOF or reset) or timeout seconds pass. Returns
+ * the seconds it took the peer to close, or -1 if it was still open; what was
+ * read goes to *out (malloc'd, NUL-terminated) when out is not NULL. */
+static inline double tt_tcp_wait_closed(int fd, double timeout, char **out) {
+  double t0 = tt_now(), end = t0 + tt_slow(timeout), closed = -1;
+  size_t len = 0;
+  char *buf = calloc(1, 1);
+  ck_assert_ptr_nonnull(buf);
+  for (;;) {
+    char chunk[4096];
+    struct pollfd pfd;
+    double left = end - tt_now();
+    ssize_t r;
+    if (left <= 0) break;
+    pfd.fd = fd;
+    pfd.events = POLLIN;
+    pfd.revents = 0;
+    if (poll(&pfd, 1, (int)(left * 1000) + 1) <= 0) continue;
+    r = recv(fd, chunk, sizeof chunk, 0);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) {
+      closed = tt_now() - t0;
+      break;
+    }
+    buf = realloc(buf, len + (size_t)r + 1);
+    ck_assert_ptr_nonnull(buf);
+    memcpy(buf + len, chunk, (size_t)r);
+    len += (size_t)r;
+    buf[len] = '\0';
+  }
+  if (out)
+    *out = buf;
+  else
+    free(buf);
+  return closed;
+}
+
 #endif /* TT_SIM_H */

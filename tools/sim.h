@@ -33,6 +33,7 @@
 #define SIM_MAX_BODY (32u * 1024u * 1024u)
 #define SIM_MAX_ATTEMPTS 4
 #define SIM_UUID_LEN 36
+#define SIM_BODY_BUDGET (64u * 1024u * 1024u) /* raw body bytes held at once, by default */
 
 /* ---- memory and text (sim_json.c) ---- */
 void *sim_xmalloc(size_t n);
@@ -54,7 +55,7 @@ void sim_buf_addf(sim_buf *b, const char *fmt, ...) SIM_PRINTF(2, 3);
 void sim_buf_json_str(sim_buf *b, const char *s);
 void sim_buf_free(sim_buf *b);
 
-double sim_now(void);  /* monotonic seconds */
+double sim_now(void); /* monotonic seconds */
 void sim_sleep(double seconds);
 
 /* ---- configuration (sim_config.c) ---- */
@@ -140,6 +141,10 @@ typedef struct sim_config {
   double token_lifetime, session_idle, redelivery_interval, callback_timeout;
   unsigned lock_after, callback_workers;
   int on_term_finish;
+  size_t body_budget;                   /* raw request-body bytes held at once, all requests */
+  unsigned connection_timeout;          /* s a connection may stay silent (0: never closed) */
+  unsigned max_connections, max_per_ip; /* connection caps (max_per_ip 0: none) */
+  int allow_remote_callbacks;           /* listeners off this machine may be registered */
   sim_faults faults;
 } sim_config;
 
@@ -174,6 +179,7 @@ typedef struct sim_stats {
   unsigned long cb_queued, cb_attempted, cb_delivered, cb_failed, cb_abandoned, cb_no_listener,
       cb_duplicates;
   unsigned long faults_injected, faults_latency;
+  unsigned long bodies_refused; /* 503: over the body budget */
 } sim_stats;
 #define SIM_COUNT(s, field, n) __atomic_fetch_add(&(s)->stats.field, (n), __ATOMIC_RELAXED)
 
@@ -198,9 +204,14 @@ typedef struct sim {
   pthread_mutex_t log_mu;
   sim_deliver *deliver;
   int tls;
+  size_t body_bytes; /* raw body bytes held by requests now (atomic) */
 } sim;
 
+/* One log line; every byte that is a control character, a backslash or not
+ * ASCII is written as \xNN, so nothing a peer sends can forge a line. */
 void sim_log(sim *s, const char *fmt, ...) SIM_PRINTF(2, 3);
+/* Appends s[0..n) to b with those bytes escaped the same way. */
+void sim_buf_add_escaped(sim_buf *b, const char *s, size_t n);
 void sim_uuid4(char out[SIM_UUID_LEN + 1]);
 
 /* sim_state.c: every function takes s->mu itself. */
@@ -255,6 +266,10 @@ void sim_admin_handle(sim *s, const sim_rq *rq, sim_answer *a);
 struct MHD_Daemon;
 struct MHD_Daemon *sim_http_start(sim *s, unsigned *port_out, char *err, size_t errsize);
 void sim_http_stop(struct MHD_Daemon *d); /* NULL ok: frees what start kept */
+
+/* 1 when url is an http:// or https:// URL whose host is on this machine: a
+ * dotted quad in 127.0.0.0/8, [::1] or localhost (curl_url parses it). */
+int sim_url_is_loopback(const char *url);
 
 /* ---- callback delivery (sim_deliver.c) ---- */
 typedef struct sim_dev {

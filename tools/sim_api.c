@@ -118,8 +118,8 @@ static json_t *load_body(const sim_rq *rq, sim_answer *a, const char *code) {
   json_error_t err;
   json_t *root = json_loadb(rq->body ? rq->body : "", rq->len, JSON_REJECT_DUPLICATES, &err);
   if (!root) {
-    sim_answer_error(a, 400, code, "The body is not valid JSON: line %d, column %d: %s",
-                     err.line, err.column, err.text);
+    sim_answer_error(a, 400, code, "The body is not valid JSON: line %d, column %d: %s", err.line,
+                     err.column, err.text);
     return NULL;
   }
   if (!json_is_object(root)) {
@@ -367,6 +367,10 @@ static void do_callbacks(sim *s, const sim_rq *rq, sim_answer *a) {
                  strlen(url) > 2048) {
         sim_answer_error(a, 400, "INPUT_INVALID.Callback.Invalid",
                          "url must be an http:// or https:// URL.");
+      } else if (!s->cfg.allow_remote_callbacks && !sim_url_is_loopback(url)) {
+        sim_answer_error(a, 400, "INPUT_INVALID.Callback.Invalid",
+                         "url must be on this machine (127.0.0.0/8, [::1] or localhost); "
+                         "tsesim-sim --allow-remote-callbacks accepts other hosts.");
       } else if ((user && !json_is_string(user) && !json_is_null(user)) ||
                  (pass && !json_is_string(pass) && !json_is_null(pass))) {
         sim_answer_error(a, 400, "INPUT_INVALID.Callback.Invalid",
@@ -421,15 +425,15 @@ static int check_device(json_t *dev, size_t i, sim_dev *d, sim_answer *a) {
     const char *id = json_is_object(e) ? json_str(e, "id") : NULL;
     if (!kind || !id) {
       sim_answer_error(a, 400, "INPUT_INVALID.Device.Invalid",
-                       "devices[%zu].deviceIds[%zu]: expected an object with string kind and id",
-                       i, j);
+                       "devices[%zu].deviceIds[%zu]: expected an object with string kind and id", i,
+                       j);
       return -1;
     }
     int k = kind_of(kind);
     if (k < 0) {
       sim_answer_error(a, 400, "INPUT_INVALID.Device.Kind.Invalid",
-                       "devices[%zu].deviceIds[%zu].kind: '%.32s' is not eid, iccid or imei", i,
-                       j, kind);
+                       "devices[%zu].deviceIds[%zu].kind: '%.32s' is not eid, iccid or imei", i, j,
+                       kind);
       return -1;
     }
     if (seen[k]++) {
@@ -439,8 +443,8 @@ static int check_device(json_t *dev, size_t i, sim_dev *d, sim_answer *a) {
     }
     char why[TSESIM_ERRBUF_SIZE];
     if (tsesim_id_validate(lib_kind[k], id, why) != TSESIM_OK) {
-      sim_answer_error(a, 400, "INPUT_INVALID.Device.Id.Invalid", "devices[%zu].deviceIds[%zu].id: %s",
-                       i, j, why);
+      sim_answer_error(a, 400, "INPUT_INVALID.Device.Id.Invalid",
+                       "devices[%zu].deviceIds[%zu].id: %s", i, j, why);
       return -1;
     }
     memcpy(d->id[d->n_ids], id, strlen(id) + 1);
@@ -490,8 +494,7 @@ static void do_download(sim *s, const sim_rq *rq, sim_answer *a) {
   }
   if (!(acc = check_account(s, u, account, a))) goto out;
   if (!json_is_array(devices) || json_array_size(devices) == 0) {
-    sim_answer_error(a, 400, "INPUT_INVALID.Devices.Missing",
-                     "devices must be a non-empty array.");
+    sim_answer_error(a, 400, "INPUT_INVALID.Devices.Missing", "devices must be a non-empty array.");
     goto out;
   }
   size_t n = json_array_size(devices);
@@ -544,18 +547,26 @@ out:
 
 void sim_api_handle(sim *s, int endpoint, const sim_rq *rq, sim_answer *a) {
   switch (endpoint) {
-  case SIM_EP_TOKEN: do_token(s, rq, a); return;
-  case SIM_EP_LOGIN:
-  case SIM_EP_LOGOUT:
-    if (strcmp(rq->method, "POST"))
-      sim_answer_error(a, 405, "REQUEST_FAILED.MethodNotAllowed", "Use POST on this path.");
-    else if (endpoint == SIM_EP_LOGIN)
-      do_login(s, rq, a);
-    else
-      do_logout(s, rq, a);
-    return;
-  case SIM_EP_CALLBACKS: do_callbacks(s, rq, a); return;
-  case SIM_EP_DOWNLOAD: do_download(s, rq, a); return;
-  default: sim_answer_error(a, 404, "REQUEST_FAILED.NotFound", "No such resource."); return;
+    case SIM_EP_TOKEN:
+      do_token(s, rq, a);
+      return;
+    case SIM_EP_LOGIN:
+    case SIM_EP_LOGOUT:
+      if (strcmp(rq->method, "POST"))
+        sim_answer_error(a, 405, "REQUEST_FAILED.MethodNotAllowed", "Use POST on this path.");
+      else if (endpoint == SIM_EP_LOGIN)
+        do_login(s, rq, a);
+      else
+        do_logout(s, rq, a);
+      return;
+    case SIM_EP_CALLBACKS:
+      do_callbacks(s, rq, a);
+      return;
+    case SIM_EP_DOWNLOAD:
+      do_download(s, rq, a);
+      return;
+    default:
+      sim_answer_error(a, 404, "REQUEST_FAILED.NotFound", "No such resource.");
+      return;
   }
 }

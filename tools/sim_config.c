@@ -93,7 +93,6 @@ static int o_port(sim_config *c, const char *v, char *err, size_t errsize) {
   return 0;
 }
 
-
 static void clients_free(sim_config *c) {
   for (size_t i = 0; i < c->n_clients; i++) {
     free(c->clients[i].key);
@@ -137,8 +136,8 @@ static void accounts_free(sim_config *c) {
 
 static int o_client(sim_config *c, const char *v, char *err, size_t errsize) {
   const char *colon = strchr(v, ':');
-  if (!colon || colon == v || !colon[1]) {
-    snprintf(err, errsize, "'%s' is not KEY:SECRET", v);
+  if (!colon || colon == v || !colon[1]) { /* never the value: it may hold the secret */
+    snprintf(err, errsize, "expected KEY:SECRET, both non-empty (the value is not shown)");
     return -1;
   }
   if (!c->clients_set) clients_free(c);
@@ -154,7 +153,9 @@ static int o_client(sim_config *c, const char *v, char *err, size_t errsize) {
 static int o_user(sim_config *c, const char *v, char *err, size_t errsize) {
   const char *c1 = strchr(v, ':');
   if (!c1 || c1 == v || !c1[1] || c1[1] == ':') {
-    snprintf(err, errsize, "expected NAME:PASSWORD[:ACCOUNT[,ACCOUNT]...]");
+    snprintf(err, errsize,
+             "expected NAME:PASSWORD[:ACCOUNT[,ACCOUNT]...], both non-empty (the value is not "
+             "shown)");
     return -1;
   }
   const char *c2 = strchr(c1 + 1, ':');
@@ -235,6 +236,54 @@ static int o_latency(sim_config *c, const char *v, char *err, size_t es) {
   return 0;
 }
 
+/* A size in bytes, with an optional K, M or G (KiB, MiB, GiB) suffix. */
+static int o_body_budget(sim_config *c, const char *v, char *err, size_t es) {
+  char *end;
+  errno = 0;
+  unsigned long long n = *v >= '0' && *v <= '9' ? strtoull(v, &end, 10) : 0;
+  unsigned long long unit = 1;
+  if (*v < '0' || *v > '9' || errno) goto bad;
+  if (!strcasecmp(end, "k") || !strcasecmp(end, "kib"))
+    unit = 1ull << 10;
+  else if (!strcasecmp(end, "m") || !strcasecmp(end, "mib"))
+    unit = 1ull << 20;
+  else if (!strcasecmp(end, "g") || !strcasecmp(end, "gib"))
+    unit = 1ull << 30;
+  else if (*end)
+    goto bad;
+  if (n > (1ull << 40) / unit || n * unit < 1024) goto bad;
+  c->body_budget = (size_t)(n * unit);
+  return 0;
+bad:
+  snprintf(err, es, "'%s' is not a size from 1024 bytes to 1T (a number, then K, M or G)", v);
+  return -1;
+}
+
+static int o_conn_timeout(sim_config *c, const char *v, char *err, size_t es) {
+  unsigned long n;
+  if (parse_uint(v, 86400, &n, err, es)) return -1;
+  c->connection_timeout = (unsigned)n;
+  return 0;
+}
+
+static int o_max_conns(sim_config *c, const char *v, char *err, size_t es) {
+  unsigned long n;
+  if (parse_uint(v, 100000, &n, err, es)) return -1;
+  if (!n) {
+    snprintf(err, es, "must be at least 1");
+    return -1;
+  }
+  c->max_connections = (unsigned)n;
+  return 0;
+}
+
+static int o_max_per_ip(sim_config *c, const char *v, char *err, size_t es) {
+  unsigned long n;
+  if (parse_uint(v, 100000, &n, err, es)) return -1;
+  c->max_per_ip = (unsigned)n;
+  return 0;
+}
+
 static int o_fault(sim_config *c, const char *v, char *err, size_t es) {
   sim_fault_rule r;
   if (sim_fault_rule_parse(&r, v, err, es)) return -1;
@@ -280,6 +329,12 @@ static const opt options[] = {
     {"on-term", FN(o_on_term), "finish|abandon  pending callbacks on SIGTERM (abandon)"},
     {"tls-cert", FIELD(OPT_PATH, tls_cert), "F  serve HTTPS with this PEM certificate"},
     {"tls-key", FIELD(OPT_PATH, tls_key), "F   ... and this PEM key"},
+    {"allow-remote-callbacks", FIELD(OPT_FLAG, allow_remote_callbacks),
+     "  accept listener URLs off this machine"},
+    {"body-budget", FN(o_body_budget), "SIZE  request bodies held at once, in all (64M)"},
+    {"connection-timeout", FN(o_conn_timeout), "S  close a connection silent for S s (10)"},
+    {"max-connections", FN(o_max_conns), "N  open connections at most (1000)"},
+    {"max-connections-per-ip", FN(o_max_per_ip), "N  from one address, 0: no limit (0)"},
     {"log", FIELD(OPT_PATH, log_path), "F         one line per request to F (- for stderr)"},
     {"latency-ms", FN(o_latency), "N  delay every /api answer (0)"},
     {"fault", FN(o_fault), "SPEC    fault rule KIND[:key=value,...] (repeatable)"},
@@ -297,10 +352,14 @@ static const opt options[] = {
 static int apply(const opt *o, sim_config *c, const char *v, char *err, size_t es) {
   void *field = (char *)c + o->off;
   switch (o->kind) {
-  case OPT_PATH: return set_str(field, v);
-  case OPT_SECONDS: return parse_seconds(v, field, err, es);
-  case OPT_FLAG: return flag_value(v, field, err, es);
-  default: return o->fn(c, v, err, es);
+    case OPT_PATH:
+      return set_str(field, v);
+    case OPT_SECONDS:
+      return parse_seconds(v, field, err, es);
+    case OPT_FLAG:
+      return flag_value(v, field, err, es);
+    default:
+      return o->fn(c, v, err, es);
   }
 }
 
@@ -308,6 +367,18 @@ static const opt *find_opt(const char *name, size_t len) {
   for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
     if (strlen(options[i].name) == len && !strncmp(options[i].name, name, len)) return &options[i];
   return NULL;
+}
+
+/* Whether an unknown option's name may be shown: only when it is made of
+ * what option names are made of, so a mistyped "--client:KEY:SECRET" or a
+ * secret on a config line of its own is never repeated. */
+static int showable_name(const char *name, size_t len) {
+  if (!len || len > 40) return 0;
+  for (size_t i = 0; i < len; i++)
+    if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
+          name[i] == '-'))
+      return 0;
+  return 1;
 }
 
 static char *trim(char *s) {
@@ -348,8 +419,11 @@ static int o_config(sim_config *c, const char *path, char *err, size_t es) {
     name = trim(name);
     const opt *o = find_opt(name, strlen(name));
     char why[256] = "";
-    if (!o) {
+    if (!o && showable_name(name, strlen(name))) {
       snprintf(err, es, "%s:%u: unknown option '%s'", path, lineno, name);
+      rc = -1;
+    } else if (!o) {
+      snprintf(err, es, "%s:%u: unknown option (not shown: not an option name)", path, lineno);
       rc = -1;
     } else if (!eq && o->kind != OPT_FLAG) {
       snprintf(err, es, "%s:%u: '%s' needs '= value'", path, lineno, name);
@@ -366,9 +440,10 @@ static int o_config(sim_config *c, const char *path, char *err, size_t es) {
 }
 
 static void usage(FILE *out) {
-  fputs("usage: tsesim-sim [OPTION]...\n"
-        "A local ThingSpace simulator: http://127.0.0.1:PORT/api. See tsesim-sim(1).\n\n",
-        out);
+  fputs(
+      "usage: tsesim-sim [OPTION]...\n"
+      "A local ThingSpace simulator: http://127.0.0.1:PORT/api. See tsesim-sim(1).\n\n",
+      out);
   for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
     fprintf(out, "  --%s %s\n", options[i].name, options[i].help);
   fputs("  --help, --version\n", out);
@@ -383,6 +458,9 @@ static void defaults(sim_config *c) {
   c->callback_timeout = 10;
   c->lock_after = 5;
   c->callback_workers = 8;
+  c->body_budget = SIM_BODY_BUDGET;
+  c->connection_timeout = 10;
+  c->max_connections = 1000;
   char err[64];
   o_client(c, "sim-key:sim-secret", err, sizeof err);
   o_user(c, "sim-user:sim-pass", err, sizeof err);
@@ -402,15 +480,21 @@ int sim_config_parse(sim_config *c, int argc, char **argv) {
       printf("tsesim-sim (libtsesim) %s\n", TSESIM_VERSION_STR);
       return 1;
     }
-    if (strncmp(a, "--", 2)) {
-      fprintf(stderr, "tsesim-sim: unexpected argument '%s' (see --help)\n", a);
+    if (strncmp(a, "--", 2)) { /* not shown: a misplaced value may be a secret */
+      fprintf(stderr, "tsesim-sim: argument %d is not an option (see --help)\n", i);
       return -1;
     }
     const char *eq = strchr(a + 2, '=');
     size_t nlen = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
     const opt *o = find_opt(a + 2, nlen);
     if (!o) {
-      fprintf(stderr, "tsesim-sim: unknown option '%.*s' (see --help)\n", (int)nlen + 2, a);
+      if (showable_name(a + 2, nlen))
+        fprintf(stderr, "tsesim-sim: unknown option '%.*s' (see --help)\n", (int)nlen + 2, a);
+      else
+        fprintf(stderr,
+                "tsesim-sim: argument %d: unknown option (not shown: not an option name; "
+                "see --help)\n",
+                i);
       return -1;
     }
     const char *value = eq ? eq + 1 : "";
@@ -434,8 +518,12 @@ int sim_config_parse(sim_config *c, int argc, char **argv) {
   for (size_t i = 0; i < c->n_users; i++)
     for (size_t j = 0; j < c->users[i].n_accounts; j++)
       if (!sim_config_account(c, c->users[i].accounts[j])) {
-        fprintf(stderr, "tsesim-sim: --user %s: no --account named '%s'\n", c->users[i].name,
-                c->users[i].accounts[j]);
+        /* Not the account's name: with a ':' in the password, what reads as
+         * an account is the end of the password. */
+        fprintf(stderr,
+                "tsesim-sim: --user %s: account %zu after the password is no --account (a "
+                "password cannot hold ':')\n",
+                c->users[i].name, j + 1);
         return -1;
       }
   return 0;

@@ -10,10 +10,13 @@
  * what was delivered. A job (one accepted download: the devices, the URL and
  * credentials) is freed with its last item.
  */
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "sim.h"
 
@@ -53,6 +56,49 @@ struct sim_deliver {
   xfer *xfers;
   unsigned n_xfers, running;
 };
+
+/* A dotted quad of four decimal parts, each 0-255, the first 127. */
+static int is_loopback_quad(const char *h) {
+  int parts = 0;
+  unsigned first = 0;
+  while (parts < 4) {
+    unsigned v = 0;
+    int digits = 0;
+    while (*h >= '0' && *h <= '9' && digits < 4) v = v * 10 + (unsigned)(*h++ - '0'), digits++;
+    if (!digits || digits > 3 || v > 255) return 0;
+    if (!parts) first = v;
+    parts++;
+    if (parts < 4 && *h++ != '.') return 0;
+  }
+  return !*h && first == 127;
+}
+
+int sim_url_is_loopback(const char *url) {
+  CURLU *u = curl_url();
+  char *scheme = NULL, *host = NULL;
+  int ok = 0;
+  if (u && !curl_url_set(u, CURLUPART_URL, url, 0) &&
+      !curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) &&
+      !curl_url_get(u, CURLUPART_HOST, &host, 0) &&
+      (!strcasecmp(scheme, "http") || !strcasecmp(scheme, "https"))) {
+    size_t n = strlen(host);
+    struct in6_addr a6;
+    char inner[64];
+    if (!strcasecmp(host, "localhost")) {
+      ok = 1;
+    } else if (n > 2 && n < sizeof inner + 2 && host[0] == '[' && host[n - 1] == ']') {
+      memcpy(inner, host + 1, n - 2); /* curl keeps the brackets, and any zone apart */
+      inner[n - 2] = '\0';
+      ok = inet_pton(AF_INET6, inner, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+    } else {
+      ok = is_loopback_quad(host);
+    }
+  }
+  curl_free(scheme);
+  curl_free(host);
+  curl_url_cleanup(u);
+  return ok;
+}
 
 sim_job *sim_job_new(size_t n_devs) {
   sim_job *j = sim_xcalloc(1, sizeof *j + n_devs * sizeof(sim_dev));
@@ -104,8 +150,7 @@ static void add_ids(sim_buf *b, const sim_dev *d) {
   sim_buf_adds(b, "[");
   for (unsigned i = 0; i < d->n_ids; i++) {
     if (d->kind[i] == SIM_KIND_EID) eid = d->id[i];
-    sim_buf_addf(b, "%s{\"id\":\"%s\",\"kind\":\"%s\"}", i ? "," : "", d->id[i],
-                 names[d->kind[i]]);
+    sim_buf_addf(b, "%s{\"id\":\"%s\",\"kind\":\"%s\"}", i ? "," : "", d->id[i], names[d->kind[i]]);
   }
   size_t n = strlen(eid);
   sim_buf_addf(b, ",{\"id\":\"555%s\",\"kind\":\"mdn\"}]", n >= 7 ? eid + n - 7 : "0000000");
@@ -117,19 +162,23 @@ void sim_callback_body(const sim_job *job, size_t dev, int warning, int count, s
   sim_buf_addf(out, "{\"requestId\":\"%s\",\"deviceIds\":", job->request_id);
   add_ids(out, d);
   if (warning) {
-    sim_buf_adds(out, ",\"status\":\"Warning\",\"faultResponse\":{\"faultcode\":"
-                      "\"WARNING.Device.Timeout\",\"faultstring\":\"The device did not answer in "
-                      "time; the download is still in progress.\"}");
+    sim_buf_adds(out,
+                 ",\"status\":\"Warning\",\"faultResponse\":{\"faultcode\":"
+                 "\"WARNING.Device.Timeout\",\"faultstring\":\"The device did not answer in "
+                 "time; the download is still in progress.\"}");
   } else if (failed) {
-    sim_buf_adds(out, ",\"status\":\"Failed\",\"faultResponse\":{\"faultcode\":"
-                      "\"REQUEST_FAILED.Device.NotReachable\",\"faultstring\":\"The device could "
-                      "not be reached to download the profile.\"}");
+    sim_buf_adds(out,
+                 ",\"status\":\"Failed\",\"faultResponse\":{\"faultcode\":"
+                 "\"REQUEST_FAILED.Device.NotReachable\",\"faultstring\":\"The device could "
+                 "not be reached to download the profile.\"}");
   } else {
-    sim_buf_adds(out, ",\"deviceResponse\":{\"deviceProfileResponse\":{"
-                      "\"deviceIdentifierCollection\":");
+    sim_buf_adds(out,
+                 ",\"deviceResponse\":{\"deviceProfileResponse\":{"
+                 "\"deviceIdentifierCollection\":");
     add_ids(out, d);
-    sim_buf_adds(out, ",\"state\":\"ACTIVE\",\"profileStatus\":\"ENABLE\",\"profileRole\":"
-                      "\"LOCAL\"}},\"status\":\"SUCCESS\"");
+    sim_buf_adds(out,
+                 ",\"state\":\"ACTIVE\",\"profileStatus\":\"ENABLE\",\"profileRole\":"
+                 "\"LOCAL\"}},\"status\":\"SUCCESS\"");
   }
   sim_buf_addf(out, ",\"callbackCount\":%d,\"maxCallbackThreshold\":%d", count, SIM_MAX_ATTEMPTS);
   if (job->username) {
@@ -388,6 +437,10 @@ sim_deliver *sim_deliver_start(sim *s) {
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(s->cfg.callback_timeout * 1000.0));
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    /* Never the environment's proxy (http_proxy, ALL_PROXY...): callbacks
+     * carry the listener's password, and go only where they were registered. */
+    curl_easy_setopt(e, CURLOPT_PROXY, "");
+    curl_easy_setopt(e, CURLOPT_NOPROXY, "");
     if (s->cfg.callback_cacert) curl_easy_setopt(e, CURLOPT_CAINFO, s->cfg.callback_cacert);
   }
   if (pthread_create(&d->thread, NULL, run, d)) abort();

@@ -43,8 +43,8 @@ static void rule_defaults(sim_fault_rule *r, sim_fault_kind kind) {
   r->kind = kind;
   r->every = 1;
   r->endpoint = SIM_EP_ANY;
-  r->processed = kind == SIM_FAULT_TRUNCATE || kind == SIM_FAULT_NON_JSON ||
-                 kind == SIM_FAULT_OVERSIZE;
+  r->processed =
+      kind == SIM_FAULT_TRUNCATE || kind == SIM_FAULT_NON_JSON || kind == SIM_FAULT_OVERSIZE;
   if (kind == SIM_FAULT_429 || kind == SIM_FAULT_503) r->retry_after = sim_xstrdup("1");
   if (kind == SIM_FAULT_REDIRECT) r->to = sim_xstrdup("http://127.0.0.1:9/");
   if (kind == SIM_FAULT_OVERSIZE) r->bytes = 2097152;
@@ -73,8 +73,7 @@ static int ulong_value(const char *v, unsigned long *out) {
 }
 
 /* One key=value of a rule; the same names in the CLI and in JSON (with _). */
-static int rule_set(sim_fault_rule *r, const char *key, const char *v, char *err,
-                    size_t errsize) {
+static int rule_set(sim_fault_rule *r, const char *key, const char *v, char *err, size_t errsize) {
   unsigned long n;
   if (!strcmp(key, "every") || !strcmp(key, "count") || !strcmp(key, "bytes")) {
     if (ulong_value(v, &n) || (!strcmp(key, "every") && n == 0)) {
@@ -82,9 +81,12 @@ static int rule_set(sim_fault_rule *r, const char *key, const char *v, char *err
                strcmp(key, "every") ? "" : " of at least 1");
       return -1;
     }
-    if (!strcmp(key, "every")) r->every = n;
-    else if (!strcmp(key, "count")) r->count = n;
-    else r->bytes = n;
+    if (!strcmp(key, "every"))
+      r->every = n;
+    else if (!strcmp(key, "count"))
+      r->count = n;
+    else
+      r->bytes = n;
   } else if (!strcmp(key, "endpoint")) {
     int ep = sim_endpoint_parse(v);
     if (ep == -2) {
@@ -180,8 +182,9 @@ static int rule_from_json(sim_fault_rule *r, json_t *o, size_t idx, char *err, s
     return -1;
   }
   json_t *kind = json_object_get(o, "kind");
-  int k = json_is_string(kind) ? kind_parse(json_string_value(kind), strlen(json_string_value(kind)))
-                               : -1;
+  int k = json_is_string(kind)
+              ? kind_parse(json_string_value(kind), strlen(json_string_value(kind)))
+              : -1;
   if (k < 0) {
     snprintf(err, errsize,
              "faults[%zu].kind: expected one of 429, 503, 500, close, truncate, non-json, "
@@ -280,8 +283,9 @@ void sim_faults_to_json(const sim_faults *f, sim_buf *out) {
                f->callback_reorder ? "true" : "false", f->listener_down ? "true" : "false");
   for (size_t i = 0; i < f->n_rules; i++) {
     const sim_fault_rule *r = &f->rules[i];
-    sim_buf_addf(out, "%s{\"kind\":\"%s\",\"every\":%lu,\"count\":%lu,\"endpoint\":\"%s\","
-                      "\"mode\":\"%s\",\"retry_after\":",
+    sim_buf_addf(out,
+                 "%s{\"kind\":\"%s\",\"every\":%lu,\"count\":%lu,\"endpoint\":\"%s\","
+                 "\"mode\":\"%s\",\"retry_after\":",
                  i ? "," : "", kind_names[r->kind], r->every, r->count,
                  sim_endpoint_name(r->endpoint), r->processed ? "processed" : "dropped");
     sim_buf_json_str(out, r->retry_after);

@@ -17,9 +17,35 @@
 
 typedef struct conn_req {
   sim_buf body;
-  int too_large;
+  int too_large, over_budget;
+  size_t reserved; /* bytes of s->body_bytes this request holds */
   double t0;
 } conn_req;
+
+/* ---- the body budget: raw body bytes held by all requests at once ---- */
+
+/* Takes n more bytes of the budget; 0, or -1 (nothing taken) when they do not fit. */
+static int budget_take(sim *s, size_t n) {
+  size_t cur = __atomic_load_n(&s->body_bytes, __ATOMIC_RELAXED);
+  do {
+    if (n > s->cfg.body_budget || cur > s->cfg.body_budget - n) return -1;
+  } while (!__atomic_compare_exchange_n(&s->body_bytes, &cur, cur + n, 1, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED));
+  return 0;
+}
+
+/* Gives back what r holds and drops its body. */
+static void budget_release(sim *s, conn_req *r) {
+  if (r->reserved) __atomic_fetch_sub(&s->body_bytes, r->reserved, __ATOMIC_RELAXED);
+  r->reserved = 0;
+  sim_buf_free(&r->body);
+}
+
+/* The largest body one request may send: the per-request cap, or the whole
+ * budget when that is smaller (such a body could never fit: 413, not 503). */
+static size_t body_cap(const sim *s) {
+  return s->cfg.body_budget < SIM_MAX_BODY ? s->cfg.body_budget : SIM_MAX_BODY;
+}
 
 static int peer_is_loopback(struct MHD_Connection *c) {
   const union MHD_ConnectionInfo *ci =
@@ -92,39 +118,41 @@ static void http_date(char *out, size_t n, double from_now) {
 static void fault_answer(const sim_fault_rule *f, sim_answer *a) {
   char date[64];
   switch (f->kind) {
-  case SIM_FAULT_429:
-  case SIM_FAULT_503:
-    if (f->kind == SIM_FAULT_429)
-      sim_answer_error(a, 429, "REQUEST_FAILED.RateLimited",
-                       "Too many requests. Retry after the time given in Retry-After.");
-    else
-      sim_answer_error(a, 503, "REQUEST_FAILED.ServiceUnavailable",
-                       "The service is temporarily unavailable.");
-    free(a->retry_after);
-    if (!strncmp(f->retry_after, "date:", 5)) {
-      http_date(date, sizeof date, atof(f->retry_after + 5));
-      a->retry_after = sim_xstrdup(date);
-    } else {
-      a->retry_after = sim_xstrdup(f->retry_after);
-    }
-    break;
-  case SIM_FAULT_500:
-    sim_answer_error(a, 500, "REQUEST_FAILED.UnexpectedError",
-                     "An unexpected error occurred. Try again later.");
-    break;
-  case SIM_FAULT_NON_JSON:
-    sim_buf_free(&a->body);
-    a->status = 200;
-    sim_buf_adds(&a->body, "<html><head><title>Service</title></head><body>Maintenance "
-                           "window</body></html>\n");
-    a->content_type = "text/html";
-    break;
-  case SIM_FAULT_REDIRECT:
-    sim_answer_error(a, 302, "REQUEST_FAILED.Moved", "Moved.");
-    free(a->location);
-    a->location = sim_xstrdup(f->to);
-    break;
-  default: break;
+    case SIM_FAULT_429:
+    case SIM_FAULT_503:
+      if (f->kind == SIM_FAULT_429)
+        sim_answer_error(a, 429, "REQUEST_FAILED.RateLimited",
+                         "Too many requests. Retry after the time given in Retry-After.");
+      else
+        sim_answer_error(a, 503, "REQUEST_FAILED.ServiceUnavailable",
+                         "The service is temporarily unavailable.");
+      free(a->retry_after);
+      if (!strncmp(f->retry_after, "date:", 5)) {
+        http_date(date, sizeof date, atof(f->retry_after + 5));
+        a->retry_after = sim_xstrdup(date);
+      } else {
+        a->retry_after = sim_xstrdup(f->retry_after);
+      }
+      break;
+    case SIM_FAULT_500:
+      sim_answer_error(a, 500, "REQUEST_FAILED.UnexpectedError",
+                       "An unexpected error occurred. Try again later.");
+      break;
+    case SIM_FAULT_NON_JSON:
+      sim_buf_free(&a->body);
+      a->status = 200;
+      sim_buf_adds(&a->body,
+                   "<html><head><title>Service</title></head><body>Maintenance "
+                   "window</body></html>\n");
+      a->content_type = "text/html";
+      break;
+    case SIM_FAULT_REDIRECT:
+      sim_answer_error(a, 302, "REQUEST_FAILED.Moved", "Moved.");
+      free(a->location);
+      a->location = sim_xstrdup(f->to);
+      break;
+    default:
+      break;
   }
 }
 
@@ -181,7 +209,14 @@ static enum MHD_Result dispatch(sim *s, struct MHD_Connection *c, const char *ur
   sim_answer a = {0};
   sim_fault_rule f;
   int fired = 0;
-  if (is_sim) {
+  if (r->over_budget) { /* before faults and latency: the server itself is full */
+    sim_answer_error(&a, 503, "REQUEST_FAILED.ServiceUnavailable",
+                     "The server holds too many request bodies at once (--body-budget %zu bytes). "
+                     "Retry after the time given in Retry-After.",
+                     s->cfg.body_budget);
+    a.retry_after = sim_xstrdup("1");
+    SIM_COUNT(s, bodies_refused, 1);
+  } else if (is_sim) {
     if (!peer_is_loopback(c))
       sim_answer_error(&a, 403, "REQUEST_FAILED.Forbidden", "/_sim/ answers loopback peers only.");
     else if (r->too_large)
@@ -200,8 +235,8 @@ static enum MHD_Result dispatch(sim *s, struct MHD_Connection *c, const char *ur
     if (fired) SIM_COUNT(s, faults_injected, 1);
     if (!fired || f.processed) {
       if (r->too_large)
-        sim_answer_error(&a, 413, "INPUT_INVALID.Body.TooLarge", "The body is larger than %u bytes.",
-                         SIM_MAX_BODY);
+        sim_answer_error(&a, 413, "INPUT_INVALID.Body.TooLarge",
+                         "The body is larger than %zu bytes.", body_cap(s));
       else if (is_api)
         sim_api_handle(s, ep, &rq, &a);
       else
@@ -209,6 +244,9 @@ static enum MHD_Result dispatch(sim *s, struct MHD_Connection *c, const char *ur
     }
     if (fired) fault_answer(&f, &a);
   }
+  /* The body is done with: its bytes go back before the answer leaves, so a
+   * client that has its answer can count on them (its next body fits). */
+  budget_release(s, r);
   char peer[64];
   peer_name(c, peer, sizeof peer);
   double ms = (sim_now() - r->t0) * 1000.0;
@@ -217,7 +255,8 @@ static enum MHD_Result dispatch(sim *s, struct MHD_Connection *c, const char *ur
     sim_log(s, "%s %s %s closed %.1fms fault=close", peer, method, url, ms);
     rc = MHD_NO; /* libmicrohttpd closes the connection without an answer */
   } else {
-    sim_log(s, "%s %s %s %d %.1fms fault=%s", peer, method, url, fired && f.kind == SIM_FAULT_OVERSIZE ? 200 : a.status, ms,
+    sim_log(s, "%s %s %s %d %.1fms fault=%s", peer, method, url,
+            fired && f.kind == SIM_FAULT_OVERSIZE ? 200 : a.status, ms,
             fired ? sim_fault_kind_name(f.kind) : "-");
     rc = send_answer(c, &a, fired ? &f : NULL);
   }
@@ -230,32 +269,61 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
                                const char *method, const char *version, const char *upload_data,
                                size_t *upload_data_size, void **con_cls) {
   (void)version;
+  sim *s = cls;
   conn_req *r = *con_cls;
   if (!r) {
     r = sim_xcalloc(1, sizeof *r);
     r->t0 = sim_now();
     *con_cls = r;
+    /* A declared length is taken from the budget whole, before any byte
+     * arrives: of two bodies that cannot both fit, the first one declared
+     * gets through and the other is refused, never both half-way. */
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+    char *end;
+    unsigned long long n = cl && *cl >= '0' && *cl <= '9' ? strtoull(cl, &end, 10) : 0;
+    if (n && !*end) {
+      if (n > body_cap(s))
+        r->too_large = 1;
+      else if (budget_take(s, (size_t)n))
+        r->over_budget = 1;
+      else
+        r->reserved = (size_t)n;
+    }
     return MHD_YES;
   }
   if (*upload_data_size) {
-    if (r->too_large || r->body.len + *upload_data_size > SIM_MAX_BODY) {
-      r->too_large = 1;
-      sim_buf_free(&r->body);
-    } else {
-      sim_buf_add(&r->body, upload_data, *upload_data_size);
-    }
+    size_t n = *upload_data_size;
     *upload_data_size = 0;
+    if (r->too_large || r->over_budget) return MHD_YES; /* read and dropped */
+    if (r->body.len + n > body_cap(s)) {
+      r->too_large = 1;
+      budget_release(s, r);
+      return MHD_YES;
+    }
+    /* Without a Content-Length (chunked), the budget is taken as bytes come. */
+    if (r->body.len + n > r->reserved) {
+      size_t more = r->body.len + n - r->reserved;
+      if (budget_take(s, more)) {
+        r->over_budget = 1;
+        budget_release(s, r);
+        return MHD_YES;
+      }
+      r->reserved += more;
+    }
+    sim_buf_add(&r->body, upload_data, n);
     return MHD_YES;
   }
   return dispatch(cls, c, url, method, r);
 }
 
+/* Every request ends here, answered or not: a peer gone mid-body or a
+ * timeout gives its budget back here (an answered one did in dispatch). */
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
                       enum MHD_RequestTerminationCode toe) {
-  (void)cls, (void)c, (void)toe;
+  (void)c, (void)toe;
   conn_req *r = *con_cls;
   if (r) {
-    sim_buf_free(&r->body);
+    budget_release(cls, r);
     free(r);
   }
   *con_cls = NULL;
@@ -299,8 +367,8 @@ struct MHD_Daemon *sim_http_start(sim *s, unsigned *port_out, char *err, size_t 
   memset(&ss, 0, sizeof ss);
   /* A thread per connection, so that latency or a slow body never holds up
    * another client; poll(), so no FD_SETSIZE limit. */
-  unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                   MHD_USE_POLL | MHD_USE_ERROR_LOG;
+  unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
+                   MHD_USE_ERROR_LOG;
   if (strchr(s->cfg.bind, ':')) {
     struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
     in6->sin6_family = AF_INET6;
@@ -313,12 +381,20 @@ struct MHD_Daemon *sim_http_start(sim *s, unsigned *port_out, char *err, size_t 
     in->sin_port = htons((unsigned short)s->cfg.port);
     if (inet_pton(AF_INET, s->cfg.bind, &in->sin_addr) != 1) goto bad_addr;
   }
-  struct MHD_OptionItem opts[8];
+  struct MHD_OptionItem opts[12];
   size_t n = 0;
   opts[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, s};
   opts[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
-  opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed, NULL};
-  opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, 120, NULL};
+  opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed, s};
+  /* A silent connection, half-sent or idle between requests, is closed after
+   * seconds: idle half-sent requests cannot hold the connection slots. */
+  opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT,
+                                      (intptr_t)s->cfg.connection_timeout, NULL};
+  opts[n++] =
+      (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, (intptr_t)s->cfg.max_connections, NULL};
+  if (s->cfg.max_per_ip)
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                                        (intptr_t)s->cfg.max_per_ip, NULL};
   if (s->cfg.tls_cert) {
     if (!(tls_cert = read_file(s->cfg.tls_cert, err, errsize)) ||
         !(tls_key = read_file(s->cfg.tls_key, err, errsize))) {

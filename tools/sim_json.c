@@ -66,6 +66,25 @@ void sim_buf_add(sim_buf *b, const char *s, size_t n) {
 
 void sim_buf_adds(sim_buf *b, const char *s) { sim_buf_add(b, s, strlen(s)); }
 
+void sim_buf_add_escaped(sim_buf *b, const char *s, size_t n) {
+  static const char hex[] = "0123456789abcdef";
+  buf_grow(b, n);
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    /* Controls (CR, LF, ESC...), DEL, the escape character itself, and
+     * bytes past ASCII: UTF-8's C1 controls (U+009B is a CSI) act on some
+     * terminals, and a peer's bytes need not be UTF-8 at all. */
+    if (c < 0x20 || c >= 0x7f || c == '\\') {
+      char e[4] = {'\\', 'x', hex[c >> 4], hex[c & 15]};
+      sim_buf_add(b, e, 4);
+    } else {
+      buf_grow(b, 1);
+      b->p[b->len++] = (char)c;
+      b->p[b->len] = '\0';
+    }
+  }
+}
+
 void sim_buf_addf(sim_buf *b, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);

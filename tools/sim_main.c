@@ -93,7 +93,8 @@ int main(int argc, char **argv) {
   sim_log(&s, "stopped: %s", b.p);
   sim_buf_free(&b);
   curl_global_cleanup();
-  for (size_t i = 0; i < s.n_sessions; i++) memset(s.sessions[i].token, 0, sizeof s.sessions[i].token);
+  for (size_t i = 0; i < s.n_sessions; i++)
+    memset(s.sessions[i].token, 0, sizeof s.sessions[i].token);
   free(s.sessions);
   sim_config_free(&s.cfg);
   if (s.log && s.log != stderr) fclose(s.log);

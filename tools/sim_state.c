@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "sim.h"
+#include "tsesim_int.h"
 
 void sim_uuid4(char out[SIM_UUID_LEN + 1]) {
   unsigned char r[16];
@@ -23,39 +24,59 @@ void sim_uuid4(char out[SIM_UUID_LEN + 1]) {
   r[6] = (unsigned char)((r[6] & 0x0f) | 0x40);
   r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
   snprintf(out, SIM_UUID_LEN + 1,
-           "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1],
-           r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14],
-           r[15]);
+           "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2],
+           r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15]);
 }
 
 void sim_log(sim *s, const char *fmt, ...) {
   if (!s->log) return;
-  char stamp[32];
+  char stamp[32], small[512];
   struct timespec ts;
   struct tm tm;
   clock_gettime(CLOCK_REALTIME, &ts);
   gmtime_r(&ts.tv_sec, &tm);
   strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+  /* The whole line is escaped here, at the one place lines are written, so
+   * every field is, whatever a later call site passes (a decoded path, a
+   * method, a libmicrohttpd message quoting a peer's bytes). */
   va_list ap;
   va_start(ap, fmt);
+  int n = vsnprintf(small, sizeof small, fmt, ap);
+  va_end(ap);
+  char *raw = small;
+  if (n < 0) return;
+  if ((size_t)n >= sizeof small) {
+    raw = sim_xmalloc((size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(raw, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+  }
+  sim_buf line = {0};
+  sim_buf_addf(&line, "%s.%03ldZ ", stamp, ts.tv_nsec / 1000000);
+  sim_buf_add_escaped(&line, raw, (size_t)n);
+  sim_buf_add(&line, "\n", 1);
+  if (raw != small) free(raw);
   pthread_mutex_lock(&s->log_mu);
-  fprintf(s->log, "%s.%03ldZ ", stamp, ts.tv_nsec / 1000000);
-  vfprintf(s->log, fmt, ap);
-  fputc('\n', s->log);
+  fwrite(line.p, 1, line.len, s->log);
   fflush(s->log);
   pthread_mutex_unlock(&s->log_mu);
-  va_end(ap);
+  sim_buf_free(&line);
 }
 
 int sim_token_issue(sim *s, const char *key, const char *secret, int issue, char *token,
                     long *expires_in, int *reused) {
   int rc = -1;
   pthread_mutex_lock(&s->mu);
+  sim_client *c = NULL;
+  /* Every client is compared, key and secret both, in constant time: how
+   * long a refusal takes says nothing about which part, or how much, was right. */
   for (size_t i = 0; i < s->cfg.n_clients; i++) {
-    sim_client *c = &s->cfg.clients[i];
-    if (strcmp(c->key, key) || strcmp(c->secret, secret)) continue;
-    rc = 0;
-    if (!issue) break;
+    sim_client *ci = &s->cfg.clients[i];
+    int match = tsesim__ct_streq(ci->key, key) & tsesim__ct_streq(ci->secret, secret);
+    if (match && !c) c = ci;
+  }
+  if (c) rc = 0;
+  if (c && issue) {
     double now = sim_now();
     *reused = c->token[0] && c->token_expires > now;
     if (!*reused) {
@@ -65,7 +86,6 @@ int sim_token_issue(sim *s, const char *key, const char *secret, int issue, char
     double left = c->token_expires - now - 1e-6; /* whole seconds left, rounded up */
     *expires_in = (long)left + ((double)(long)left < left);
     memcpy(token, c->token, SIM_UUID_LEN + 1);
-    break;
   }
   pthread_mutex_unlock(&s->mu);
   return rc;
@@ -77,7 +97,8 @@ int sim_token_check(sim *s, const char *token) {
   double now = sim_now();
   for (size_t i = 0; i < s->cfg.n_clients; i++) {
     sim_client *c = &s->cfg.clients[i];
-    if (c->token[0] && !strcmp(c->token, token) && c->token_expires > now) rc = 0;
+    int match = tsesim__ct_streq(c->token, token);
+    if (c->token[0] && match && c->token_expires > now) rc = 0;
   }
   pthread_mutex_unlock(&s->mu);
   return rc;
@@ -88,10 +109,13 @@ int sim_login(sim *s, const char *name, const char *password, char *session_out)
   pthread_mutex_lock(&s->mu);
   sim_user *u = NULL;
   for (size_t i = 0; i < s->cfg.n_users; i++)
-    if (!strcmp(s->cfg.users[i].name, name)) u = &s->cfg.users[i];
+    if (tsesim__ct_streq(s->cfg.users[i].name, name)) u = &s->cfg.users[i];
+  /* The password is compared even for an unknown or locked user, so the time
+   * of a refusal does not tell which users exist. */
+  int pw_ok = tsesim__ct_streq(u ? u->password : "-", password);
   if (u && u->locked) {
     rc = 2;
-  } else if (u && !strcmp(u->password, password)) {
+  } else if (u && pw_ok) {
     u->failures = 0;
     if (s->n_sessions == s->cap_sessions) {
       /* Forget sessions ended, or idle for twice the timeout, before growing:
@@ -124,9 +148,10 @@ int sim_login(sim *s, const char *name, const char *password, char *session_out)
 }
 
 static sim_session *session_find(sim *s, const char *token) {
-  for (size_t i = s->n_sessions; i-- > 0;)
-    if (!strcmp(s->sessions[i].token, token)) return &s->sessions[i];
-  return NULL;
+  sim_session *found = NULL;
+  for (size_t i = s->n_sessions; i-- > 0;) /* all of them: no early exit to time */
+    if (tsesim__ct_streq(s->sessions[i].token, token) && !found) found = &s->sessions[i];
+  return found;
 }
 
 const char *sim_session_use(sim *s, const char *token, sim_user **user) {
@@ -192,13 +217,16 @@ void sim_stats_to_json(sim *s, sim_buf *out) {
   sim_buf_addf(out,
                "\"callbacks\":{\"queued\":%lu,\"attempted\":%lu,\"delivered\":%lu,\"failed\":%lu,"
                "\"abandoned\":%lu,\"pending\":%lu,\"no_listener\":%lu,\"duplicates\":%lu},"
-               "\"faults\":{\"injected\":%lu,\"latency\":%lu}}",
+               "\"faults\":{\"injected\":%lu,\"latency\":%lu},",
                LOAD(cb_queued), LOAD(cb_attempted), LOAD(cb_delivered), LOAD(cb_failed),
                LOAD(cb_abandoned), sim_deliver_pending(s->deliver), LOAD(cb_no_listener),
                LOAD(cb_duplicates), LOAD(faults_injected), LOAD(faults_latency));
+  sim_buf_addf(out, "\"bodies\":{\"held_bytes\":%zu,\"refused\":%lu}}",
+               __atomic_load_n(&s->body_bytes, __ATOMIC_RELAXED), LOAD(bodies_refused));
 }
 
 void sim_stats_reset(sim *s) {
   unsigned long *p = (unsigned long *)&s->stats;
-  for (size_t i = 0; i < sizeof s->stats / sizeof *p; i++) __atomic_store_n(&p[i], 0, __ATOMIC_RELAXED);
+  for (size_t i = 0; i < sizeof s->stats / sizeof *p; i++)
+    __atomic_store_n(&p[i], 0, __ATOMIC_RELAXED);
 }
