@@ -20,13 +20,13 @@
 #define SIM_USER "sim-user"
 #define SIM_PASS "sim-pass"
 #define SIM_BASIC_B64 "c2ltLWtleTpzaW0tc2VjcmV0" /* base64("sim-key:sim-secret") */
-#define T0_MS 1000000LL                           /* the injected clock's start */
+#define T0_MS 1000000LL                          /* the injected clock's start */
 
 /* ---- recorders: injected time, log lines, token_fn calls ---- */
 
 typedef struct fake_time {
-  long long now;     /* ms */
-  long sleeps[64];   /* every sleep_fn call, in order */
+  long long now;   /* ms */
+  long sleeps[64]; /* every sleep_fn call, in order */
   size_t n_sleeps;
 } fake_time;
 
@@ -342,18 +342,41 @@ START_TEST(test_new_args) {
 END_TEST
 
 /* base_url: https, or http:// to loopback only. */
-static const char *const ok_urls[] = {
-    "https://thingspace.verizon.com/api", "https://example.com:8443/api/", "http://127.0.0.1/api",
-    "http://127.0.0.1:1/api", "http://127.1.2.3:8080/api", "http://127.255.255.254/api",
-    "http://localhost/api", "http://localhost:8080/api", "http://LocalHost:1/api",
-    "http://[::1]/api", "http://[::1]:8080/api", "http://127.0.0.1"};
+static const char *const ok_urls[] = {"https://thingspace.verizon.com/api",
+                                      "https://example.com:8443/api/",
+                                      "http://127.0.0.1/api",
+                                      "http://127.0.0.1:1/api",
+                                      "http://127.1.2.3:8080/api",
+                                      "http://127.255.255.254/api",
+                                      "http://localhost/api",
+                                      "http://localhost:8080/api",
+                                      "http://LocalHost:1/api",
+                                      "http://[::1]/api",
+                                      "http://[::1]:8080/api",
+                                      "http://127.0.0.1",
+                                      "http://127.0.0.0/api",
+                                      "http://127.255.255.255:1/api",
+                                      "http://127.10.200.1/api",
+                                      "http://LOCALHOST/api",
+                                      "http://127.0.0.1/api?x=@example.com",
+                                      "http://127.0.0.1/api#@example.com"};
 static const char *const bad_urls[] = {
     "", "thingspace.verizon.com/api", "ftp://127.0.0.1/api", "file:///etc/passwd",
-    "http://example.com/api", "http://10.0.0.1/api", "http://128.0.0.1/api",
-    "http://126.0.0.1/api", "http://0.0.0.0/api", "http://[::2]/api",
-    "http://127.0.0.1.example.com/api", "http://localhost.example.com/api",
-    "http://localhostx/api", "http://127.0.0.1x/api", "http://[::1].example.com/api",
-    "HTTP://example.com/api", "Http://10.0.0.1/api"};
+    "http://example.com/api", "http://10.0.0.1/api", "http://128.0.0.1/api", "http://126.0.0.1/api",
+    "http://0.0.0.0/api", "http://[::2]/api", "http://127.0.0.1.example.com/api",
+    "http://localhost.example.com/api", "http://localhostx/api", "http://127.0.0.1x/api",
+    "http://[::1].example.com/api", "HTTP://example.com/api", "Http://10.0.0.1/api",
+    /* host names that look like loopback addresses go through DNS */
+    "http://127.0.0.1.1.1/api", "http://localhost.evil.com/", "http://127.0.0.1./api",
+    "http://localhost./api",
+    /* forms of 127.0.0.1 that some parsers accept: not four decimal parts of 0-255 */
+    "http://127.1/", "http://127.0.1/", "http://127.0.0.256/", "http://0x7f.0.0.1/",
+    "http://0177.0.0.1/", "http://127.0.0.01/", "http://2130706433/", "http://127.0.0.1000/",
+    /* [::1] only as written, without a zone */
+    "http://[0:0:0:0:0:0:0:1]/api", "http://[::1%25lo]/api", "http://[::ffff:127.0.0.1]/api",
+    /* what libcurl would not parse, or would parse as another host */
+    "http://127.0.0.1:99999/api", "http://127.0.0.1\\@example.com/api", "http://@127.0.0.1/api",
+    "https://user:pw@example.com/api", "http://127.0.0.1/a\tb", "http://127.0.0.1/\r\nX: y"};
 
 START_TEST(test_new_urls) {
   tt_sim *s = tt_sim_start(NULL);
@@ -442,10 +465,10 @@ START_TEST(test_new_credentials) {
       {NULL, NULL, "tok", NULL, NULL, "sess", TSESIM_OK},
       {SIM_KEY, SIM_SECRET, NULL, NULL, NULL, "sess", TSESIM_OK},
       {NULL, NULL, "tok", SIM_USER, SIM_PASS, NULL, TSESIM_OK},
-      {NULL, NULL, NULL, SIM_USER, SIM_PASS, NULL, TSESIM_E_INVAL},     /* no OAuth at all */
-      {SIM_KEY, NULL, NULL, SIM_USER, SIM_PASS, NULL, TSESIM_E_INVAL},  /* key without secret */
+      {NULL, NULL, NULL, SIM_USER, SIM_PASS, NULL, TSESIM_E_INVAL},       /* no OAuth at all */
+      {SIM_KEY, NULL, NULL, SIM_USER, SIM_PASS, NULL, TSESIM_E_INVAL},    /* key without secret */
       {NULL, SIM_SECRET, NULL, SIM_USER, SIM_PASS, NULL, TSESIM_E_INVAL}, /* secret without key */
-      {SIM_KEY, SIM_SECRET, NULL, NULL, NULL, NULL, TSESIM_E_INVAL},    /* no M2M at all */
+      {SIM_KEY, SIM_SECRET, NULL, NULL, NULL, NULL, TSESIM_E_INVAL},      /* no M2M at all */
       {SIM_KEY, SIM_SECRET, NULL, SIM_USER, NULL, NULL, TSESIM_E_INVAL}, /* user without password */
       {SIM_KEY, SIM_SECRET, NULL, NULL, SIM_PASS, NULL, TSESIM_E_INVAL}, /* password without user */
       {NULL, NULL, NULL, NULL, NULL, NULL, TSESIM_E_INVAL},
@@ -469,10 +492,172 @@ START_TEST(test_new_credentials) {
     rc = tsesim_client_new(&c, &o);
     ck_assert_msg(rc == cases[i].want, "case %zu: %s, expected %s", i, tsesim_code_name(rc),
                   tsesim_code_name(cases[i].want));
-    if (rc == TSESIM_OK) ck_assert_ptr_nonnull(c);
-    else ck_assert_ptr_null(c);
+    if (rc == TSESIM_OK)
+      ck_assert_ptr_nonnull(c);
+    else
+      ck_assert_ptr_null(c);
     tsesim_client_free(c);
   }
+}
+END_TEST
+
+/* ---- tsesim_client_new_v2: which option, and why ---- */
+
+/* One option changed from a valid set (OAuth client and M2M user), and the
+ * reason tsesim_client_new_v2 must give. */
+typedef struct opt_case {
+  const char *field; /* the option set to value ("base_url", ...) */
+  const char *value;
+  const char *want; /* the whole errbuf */
+} opt_case;
+
+static const opt_case opt_cases[] = {
+    {"base_url", "http://example.com/api",
+     "base_url: plain http is only for loopback hosts (127.0.0.0/8, [::1], localhost); use "
+     "https:// or set insecure_plain_http_any_host"},
+    {"base_url", "http://127.0.0.1.1.1/api",
+     "base_url: plain http is only for loopback hosts (127.0.0.0/8, [::1], localhost); use "
+     "https:// or set insecure_plain_http_any_host"},
+    {"base_url", "http://127.1/",
+     "base_url: plain http is only for loopback hosts (127.0.0.0/8, [::1], localhost); use "
+     "https:// or set insecure_plain_http_any_host"},
+    {"base_url", "ftp://127.0.0.1/api",
+     "base_url: must start with https:// (or http:// to a loopback host)"},
+    {"base_url", "http://127.0.0.1:1@example.com/api",
+     "base_url: user information (\"user@host\") is not allowed"},
+    {"base_url", "https://127.0.0.1/a\r\nb", "base_url: control character 0x0D at byte 20"},
+    {"base_url", "http://127.0.0.1:99999/api",
+     "base_url: not a valid URL (Port number was not a decimal number between 0 and 65535)"},
+    {"client_id", NULL, "client_secret: set with no client_id"},
+    {"client_secret", NULL, "client_id: set with no client_secret"},
+    {"username", NULL, "password: set with no username"},
+    {"password", NULL, "username: set with no password"},
+    {"username", "us\xC3(er", "username: invalid UTF-8 at byte 3"},
+    {"password", "pa\xFFss", "password: invalid UTF-8 at byte 3"},
+    {"access_token", "at\r\nX-Injected: at",
+     "access_token: control character 0x0D at byte 3; only printable ASCII is allowed"},
+    {"access_token", "a b", "access_token: space 0x20 at byte 2; only printable ASCII is allowed"},
+    {"access_token", "", "access_token: empty"},
+    {"access_token", "tok\xC3\xA9",
+     "access_token: non-ASCII byte 0xC3 at byte 4; only printable ASCII is allowed"},
+    {"session_token", "st\nX-Injected: st",
+     "session_token: control character 0x0A at byte 3; only printable ASCII is allowed"},
+    {"session_token", "st\x7f",
+     "session_token: control character 0x7F at byte 3; only printable "
+     "ASCII is allowed"},
+    {"user_agent", "app/1.0\r\nX-Injected: ua",
+     "user_agent: control character 0x0D at byte 8; only printable ASCII is allowed"},
+    {"user_agent", "app\x1b[2J",
+     "user_agent: control character 0x1B at byte 4; only printable "
+     "ASCII is allowed"},
+    {"user_agent", "app\t1",
+     "user_agent: control character 0x09 at byte 4; only printable ASCII "
+     "is allowed"},
+};
+
+static void set_opt(tsesim_options *o, const char *field, const char *value) {
+  if (!strcmp(field, "base_url"))
+    o->base_url = value;
+  else if (!strcmp(field, "client_id"))
+    o->client_id = value;
+  else if (!strcmp(field, "client_secret"))
+    o->client_secret = value;
+  else if (!strcmp(field, "access_token"))
+    o->access_token = value;
+  else if (!strcmp(field, "username"))
+    o->username = value;
+  else if (!strcmp(field, "password"))
+    o->password = value;
+  else if (!strcmp(field, "session_token"))
+    o->session_token = value;
+  else if (!strcmp(field, "user_agent"))
+    o->user_agent = value;
+  else
+    ck_abort_msg("no option %s", field);
+}
+
+START_TEST(test_new_v2_messages) {
+  const opt_case *t = &opt_cases[_i];
+  tsesim_options o;
+  tsesim_client *c = (tsesim_client *)&o, *c1 = (tsesim_client *)&o;
+  char errbuf[TSESIM_ERRBUF_SIZE];
+  tsesim_code rc;
+  ck_assert_int_eq(tsesim_options_init(&o, TSESIM_OPTIONS_VERSION), TSESIM_OK);
+  o.base_url = "http://127.0.0.1:1/api";
+  o.client_id = SIM_KEY;
+  o.client_secret = SIM_SECRET;
+  o.username = SIM_USER;
+  o.password = SIM_PASS;
+  set_opt(&o, t->field, t->value);
+  memset(errbuf, 'x', sizeof errbuf);
+  rc = tsesim_client_new_v2(&c, &o, errbuf);
+  ck_assert_msg(rc == TSESIM_E_INVAL, "%s: %s, expected TSESIM_E_INVAL", t->want,
+                tsesim_code_name(rc));
+  ck_assert_ptr_null(c);
+  ck_assert_msg(memchr(errbuf, '\0', sizeof errbuf) != NULL, "errbuf not terminated");
+  tt_expect_str(t->field, "errbuf", errbuf, t->want);
+  /* never the value of a secret, nor what would forge a header */
+  ck_assert_msg(!strstr(errbuf, "X-Injected"), "errbuf echoes the value: %s", errbuf);
+  /* tsesim_client_new refuses the same, with the same code */
+  ck_assert_int_eq(tsesim_client_new(&c1, &o), TSESIM_E_INVAL);
+  ck_assert_ptr_null(c1);
+}
+END_TEST
+
+/* The refusals that are not about one option's value; errbuf NULL is fine. */
+START_TEST(test_new_v2_args) {
+  tsesim_options o;
+  tsesim_client *c = (tsesim_client *)&o;
+  char errbuf[TSESIM_ERRBUF_SIZE] = "unchanged";
+  ck_assert_int_eq(tsesim_options_init(&o, TSESIM_OPTIONS_VERSION), TSESIM_OK);
+  o.base_url = "http://127.0.0.1:1/api";
+  o.access_token = "at-ready";
+  o.session_token = "st-ready";
+  ck_assert_int_eq(tsesim_client_new_v2(&c, &o, errbuf), TSESIM_OK);
+  tt_expect_str("success", "errbuf", errbuf, "unchanged");
+  tsesim_client_free(c);
+  ck_assert_int_eq(tsesim_client_new_v2(NULL, &o, errbuf), TSESIM_E_INVAL);
+  tt_expect_str("out NULL", "errbuf", errbuf, "out is NULL");
+  c = (tsesim_client *)&o;
+  ck_assert_int_eq(tsesim_client_new_v2(&c, NULL, errbuf), TSESIM_E_INVAL);
+  ck_assert_ptr_null(c);
+  tt_expect_str("opts NULL", "errbuf", errbuf, "opts is NULL");
+  o.version = 7;
+  ck_assert_int_eq(tsesim_client_new_v2(&c, &o, errbuf), TSESIM_E_INVAL);
+  tt_expect_str("version 7", "errbuf", errbuf, "options version 7: this library knows 1..2");
+  o.version = 0;
+  ck_assert_int_eq(tsesim_client_new_v2(&c, &o, NULL), TSESIM_E_INVAL);
+  ck_assert_ptr_null(c);
+  o.version = TSESIM_OPTIONS_VERSION;
+  o.access_token = NULL;
+  ck_assert_int_eq(tsesim_client_new_v2(&c, &o, errbuf), TSESIM_E_INVAL);
+  tt_expect_str("no OAuth", "errbuf", errbuf,
+                "no OAuth credentials: set client_id and client_secret, or access_token");
+  o.access_token = "at-ready";
+  o.session_token = NULL;
+  ck_assert_int_eq(tsesim_client_new_v2(&c, &o, errbuf), TSESIM_E_INVAL);
+  tt_expect_str("no M2M", "errbuf", errbuf,
+                "no M2M credentials: set username and password, or session_token");
+  /* what a header may hold: every printable byte in a token, spaces in the user agent */
+  {
+    char tok[0x7F - 0x21 + 1];
+    int b;
+    for (b = 0x21; b < 0x7F; b++) tok[b - 0x21] = (char)b;
+    tok[sizeof tok - 1] = '\0';
+    o.access_token = tok;
+    o.session_token = tok;
+    o.user_agent = "my app/1.0 (test; +https://example.com) ~!";
+    ck_assert_int_eq(tsesim_client_new_v2(&c, &o, errbuf), TSESIM_OK);
+    tsesim_client_free(c);
+    o.user_agent = "";
+    ck_assert_int_eq(tsesim_client_new_v2(&c, &o, errbuf), TSESIM_OK);
+    tsesim_client_free(c);
+  }
+  /* a version-1 struct has no user_agent: not read */
+  o.version = 1;
+  o.user_agent = "bad\r\nagent";
+  ck_assert_int_eq(tsesim_client_new_v2(&c, &o, errbuf), TSESIM_OK);
+  tsesim_client_free(c);
 }
 END_TEST
 
@@ -501,10 +686,10 @@ START_TEST(test_login_escaped) {
             TSESIM_E_INVAL, k.c);
   tt_expect_str("register", "errmsg", tsesim_client_errmsg(k.c),
                 "register callback: password: invalid UTF-8 at byte 3");
-  expect_rc("register, escaped", tsesim_client_register_callback(k.c, TT_ACCOUNT, "Svc1",
-                                                                  "http://127.0.0.1:9/cb",
-                                                                  user, pass),
-            TSESIM_OK, k.c);
+  expect_rc(
+      "register, escaped",
+      tsesim_client_register_callback(k.c, TT_ACCOUNT, "Svc1", "http://127.0.0.1:9/cb", user, pass),
+      TSESIM_OK, k.c);
   tt_stats_expect(s, "one registration", TT_ST("requests.callbacks", 1), NULL);
   cl_end(&k, NULL, s);
 }
@@ -520,9 +705,9 @@ START_TEST(test_lazy) {
   download_ok("first download", &k, req);
   expect_clean("first download", k.c);
   tt_stats_expect(s, "first download", TT_ST("requests.token", 1), TT_ST("tokens.issued", 1),
-                  TT_ST("requests.login", 1), TT_ST("logins.ok", 1),
-                  TT_ST("requests.download", 1), TT_ST("downloads.accepted", 1),
-                  TT_ST("downloads.devices_accepted", 3), TT_ST("requests.other", 0), NULL);
+                  TT_ST("requests.login", 1), TT_ST("logins.ok", 1), TT_ST("requests.download", 1),
+                  TT_ST("downloads.accepted", 1), TT_ST("downloads.devices_accepted", 3),
+                  TT_ST("requests.other", 0), NULL);
   ck_assert_ptr_null(tsesim_client_last_error(k.c));
   expect_sleeps("no waits", &k.t, 0);
   cl_end(&k, req, s);
@@ -553,9 +738,8 @@ START_TEST(test_login_logout) {
   /* logged out: the next download logs in again, with the same access token */
   download_ok("download after logout", &k, req);
   tt_stats_expect(s, "download after logout", TT_ST("requests.token", 1),
-                  TT_ST("requests.login", 2), TT_ST("logins.ok", 2),
-                  TT_ST("requests.download", 3), TT_ST("downloads.accepted", 3),
-                  TT_ST("requests.other", 0), NULL);
+                  TT_ST("requests.login", 2), TT_ST("logins.ok", 2), TT_ST("requests.download", 3),
+                  TT_ST("downloads.accepted", 3), TT_ST("requests.other", 0), NULL);
   cl_end(&k, req, s);
 }
 END_TEST
@@ -722,7 +906,6 @@ END_TEST
 
 /* ---- tokens ---- */
 
-
 START_TEST(test_token_refresh) {
   const tok_rec *r;
   tsesim_request *req;
@@ -803,8 +986,8 @@ START_TEST(test_session_revoked) {
   sim_revoke_all(s, "{\"sessions\":true}");
   download_ok("after revoking the session", &k, req);
   tt_stats_expect(s, "SessionToken.Expired: one login, one replay", TT_ST("requests.token", 1),
-                  TT_ST("requests.login", 2), TT_ST("logins.ok", 2),
-                  TT_ST("requests.download", 2), TT_ST("downloads.accepted", 1), NULL);
+                  TT_ST("requests.login", 2), TT_ST("logins.ok", 2), TT_ST("requests.download", 2),
+                  TT_ST("downloads.accepted", 1), NULL);
   ck_assert_uint_eq(tok_count(&k.toks, TSESIM_TOKEN_ACCESS), 1);
   ck_assert_uint_eq(tok_count(&k.toks, TSESIM_TOKEN_SESSION), 2);
   ck_assert_str_ne(tok_given(&k.toks, TSESIM_TOKEN_SESSION, 1),
@@ -821,8 +1004,8 @@ START_TEST(test_session_idle) {
   tt_sleep(0.35);
   download_ok("after the idle timeout", &k, req);
   tt_stats_expect(s, "idle session: one login, one replay", TT_ST("requests.token", 1),
-                  TT_ST("requests.login", 2), TT_ST("logins.ok", 2),
-                  TT_ST("requests.download", 2), TT_ST("downloads.accepted", 1), NULL);
+                  TT_ST("requests.login", 2), TT_ST("logins.ok", 2), TT_ST("requests.download", 2),
+                  TT_ST("downloads.accepted", 1), NULL);
   cl_end(&k, req, s);
 }
 END_TEST
@@ -860,8 +1043,8 @@ END_TEST
 /* The same at the login: a 401 gateway fault there is not a refusal of the
  * user's credentials, so it is neither remembered nor counted as one. */
 START_TEST(test_login_401_twice_not_refusal) {
-  tt_sim *s = tt_sim_start((const char *[]){"--token-lifetime", "0.05", "--latency-ms", "100",
-                                            NULL});
+  tt_sim *s =
+      tt_sim_start((const char *[]){"--token-lifetime", "0.05", "--latency-ms", "100", NULL});
   cl k;
   cl_start(&k, s);
   expect_rc("login: 401, new token, 401", tsesim_client_login(k.c), TSESIM_E_API, k.c);
@@ -887,8 +1070,8 @@ START_TEST(test_session_expired_once) {
   expect_rc("expired, login, expired", download(&k, req), TSESIM_E_API, k.c);
   expect_last_error("expired twice", k.c, 400, "REQUEST_FAILED.SessionToken.Expired", -1);
   tt_stats_expect(s, "expired twice: one new login only", TT_ST("requests.token", 1),
-                  TT_ST("requests.login", 2), TT_ST("logins.ok", 2),
-                  TT_ST("requests.download", 2), TT_ST("downloads.accepted", 0), NULL);
+                  TT_ST("requests.login", 2), TT_ST("logins.ok", 2), TT_ST("requests.download", 2),
+                  TT_ST("downloads.accepted", 0), NULL);
   cl_end(&k, req, s);
 }
 END_TEST
@@ -939,8 +1122,8 @@ START_TEST(test_wrong_password) {
     ck_assert_str_ne(tsesim_client_errmsg(k.c), "");
   }
   tt_stats_expect(s, "11 calls after a refused login", TT_ST("requests.login", 1),
-                  TT_ST("logins.refused", 1), TT_ST("logins.locked", 0),
-                  TT_ST("requests.token", 1), TT_ST("requests.download", 0), NULL);
+                  TT_ST("logins.refused", 1), TT_ST("logins.locked", 0), TT_ST("requests.token", 1),
+                  TT_ST("requests.download", 0), NULL);
   expect_sleeps("no waits", &k.t, 0);
   /* the user is not locked */
   token = tt_get_token(s);
@@ -1054,10 +1237,10 @@ END_TEST
 
 /* Retry-After is honoured up to backoff_cap_ms. */
 START_TEST(test_retry_after_cap) {
-  tt_sim *s = tt_sim_start((const char *[]){
-      "--fault", "429:count=1,retry-after=30,endpoint=download", "--fault",
-      "503:count=1,retry-after=1,endpoint=download", "--fault",
-      "429:count=1,retry-after=date:30,endpoint=download", NULL});
+  tt_sim *s = tt_sim_start(
+      (const char *[]){"--fault", "429:count=1,retry-after=30,endpoint=download", "--fault",
+                       "503:count=1,retry-after=1,endpoint=download", "--fault",
+                       "429:count=1,retry-after=date:30,endpoint=download", NULL});
   tsesim_request *req = make_req(1, 1300);
   cl k;
   cl_init(&k, s);
@@ -1066,8 +1249,8 @@ START_TEST(test_retry_after_cap) {
   cl_new(&k);
   download_ok("429 (30 s), 503 (1 s), 429 (date 30 s), 200", &k, req);
   expect_sleeps("waits", &k.t, 3, 1500L, 1000L, 1500L);
-  tt_stats_expect(s, "three faults", TT_ST("requests.download", 4),
-                  TT_ST("downloads.accepted", 1), NULL);
+  tt_stats_expect(s, "three faults", TT_ST("requests.download", 4), TT_ST("downloads.accepted", 1),
+                  NULL);
   cl_end(&k, req, s);
 }
 END_TEST
@@ -1088,8 +1271,9 @@ START_TEST(test_retry_after_edges) {
   for (i = 1; i < k.t.n_sleeps; i++) ck_assert_int_eq(k.t.sleeps[i], 0);
   tt_stats_expect(s, "two 429", TT_ST("requests.download", 3), TT_ST("downloads.accepted", 1),
                   NULL);
-  tt_sim_faults(s, "{\"faults\":[{\"kind\":\"429\",\"endpoint\":\"download\","
-                   "\"retry_after\":\"date:0\"}]}");
+  tt_sim_faults(s,
+                "{\"faults\":[{\"kind\":\"429\",\"endpoint\":\"download\","
+                "\"retry_after\":\"date:0\"}]}");
   expect_rc("429 (date now) x 3", download(&k, req), TSESIM_E_RATE_LIMITED, k.c);
   expect_last_error("429 (date now) x 3", k.c, 429, "REQUEST_FAILED.RateLimited", 0);
   for (i = 1; i < k.t.n_sleeps && i < ARRAY_LEN(k.t.sleeps); i++)
@@ -1174,8 +1358,7 @@ START_TEST(test_429_token_not_refusal) {
   cl_start(&k, s);
   expect_rc("login 429 x 3", tsesim_client_login(k.c), TSESIM_E_RATE_LIMITED, k.c);
   expect_last_error("login 429 x 3", k.c, 429, "REQUEST_FAILED.RateLimited", 1);
-  tt_stats_expect(s, "login 429 x 3", TT_ST("requests.login", 4), TT_ST("logins.refused", 0),
-                  NULL);
+  tt_stats_expect(s, "login 429 x 3", TT_ST("requests.login", 4), TT_ST("logins.refused", 0), NULL);
   expect_rc("login then", tsesim_client_login(k.c), TSESIM_OK, k.c);
   tt_stats_expect(s, "login then", TT_ST("requests.login", 5), TT_ST("logins.ok", 2), NULL);
   cl_free(&k);
@@ -1190,8 +1373,8 @@ START_TEST(test_500_not_retried) {
   expect_rc("500", download(&k, req), TSESIM_E_API, k.c);
   expect_last_error("500", k.c, 500, "REQUEST_FAILED.UnexpectedError", -1);
   expect_sleeps("no waits", &k.t, 0);
-  tt_stats_expect(s, "500: one POST", TT_ST("requests.download", 1),
-                  TT_ST("downloads.received", 1), NULL);
+  tt_stats_expect(s, "500: one POST", TT_ST("requests.download", 1), TT_ST("downloads.received", 1),
+                  NULL);
   cl_free(&k);
   /* a 500 from the login is no refusal either */
   tt_sim_faults(s, "{\"faults\":[{\"kind\":\"500\",\"endpoint\":\"login\",\"count\":1}]}");
@@ -1199,8 +1382,7 @@ START_TEST(test_500_not_retried) {
   expect_rc("login: 500", tsesim_client_login(k.c), TSESIM_E_API, k.c);
   expect_last_error("login: 500", k.c, 500, "REQUEST_FAILED.UnexpectedError", -1);
   expect_rc("login again", tsesim_client_login(k.c), TSESIM_OK, k.c);
-  tt_stats_expect(s, "login after a 500", TT_ST("requests.login", 3), TT_ST("logins.ok", 2),
-                  NULL);
+  tt_stats_expect(s, "login after a 500", TT_ST("requests.login", 3), TT_ST("logins.ok", 2), NULL);
   cl_end(&k, req, s);
 }
 END_TEST
@@ -1224,13 +1406,12 @@ START_TEST(test_close_unknown_outcome) {
   ck_assert_ptr_null(tsesim_client_last_error(k.c));
   expect_sleeps("no waits", &k.t, 0);
   tt_stats_expect(s, mode[_i], TT_ST("requests.download", 1), TT_ST("downloads.received", 1),
-                  TT_ST("downloads.accepted", _i == 0 ? 1 : 0), TT_ST("faults.injected", 1),
-                  NULL);
+                  TT_ST("downloads.accepted", _i == 0 ? 1 : 0), TT_ST("faults.injected", 1), NULL);
   /* the client goes on working */
   tt_sim_faults(s, "{}");
   download_ok("after the close", &k, req);
-  tt_stats_expect(s, "after the close", TT_ST("requests.download", 2),
-                  TT_ST("requests.login", 1), NULL);
+  tt_stats_expect(s, "after the close", TT_ST("requests.download", 2), TT_ST("requests.login", 1),
+                  NULL);
   cl_end(&k, req, s);
 }
 END_TEST
@@ -1279,8 +1460,8 @@ START_TEST(test_timeout_after_send) {
   expect_sleeps("no waits", &k.t, 0);
   ck_assert_int_eq(tt_stat_wait(s, "requests.token", 2, 3.0), 2);
   tt_sleep(tt_slow(0.3));
-  tt_stats_expect(s, "slow token: one POST", TT_ST("requests.token", 2),
-                  TT_ST("requests.login", 1), NULL);
+  tt_stats_expect(s, "slow token: one POST", TT_ST("requests.token", 2), TT_ST("requests.login", 1),
+                  NULL);
   cl_end(&k, req, s);
 }
 END_TEST
@@ -1315,8 +1496,8 @@ static size_t check_jitter(const cl *k, long base, long cap) {
                   j < k->t.n_sleeps ? k->t.sleeps[j] : -1L);
     j++;
   }
-  ck_assert_msg(j == k->t.n_sleeps, "sleep_fn called %zu times, %zu waits announced",
-                k->t.n_sleeps, j);
+  ck_assert_msg(j == k->t.n_sleeps, "sleep_fn called %zu times, %zu waits announced", k->t.n_sleeps,
+                j);
   return nw;
 }
 
@@ -1381,6 +1562,244 @@ START_TEST(test_non_json) {
   tt_stats_expect(s, "non-json token", TT_ST("requests.token", 2), TT_ST("requests.login", 1),
                   NULL);
   cl_end(&k, req, s);
+}
+END_TEST
+
+/* ---- what a hostile or broken server sends ---- */
+
+/* A client of the scripted server st, with the usual recorders. */
+static void cl_stub(cl *k, const tt_stub *st) {
+  memset(k, 0, sizeof *k);
+  ck_assert_int_eq(tsesim_options_init(&k->o, TSESIM_OPTIONS_VERSION), TSESIM_OK);
+  snprintf(k->url, sizeof k->url, "%s/api", st->base);
+  k->o.base_url = k->url;
+  k->o.client_id = SIM_KEY;
+  k->o.client_secret = SIM_SECRET;
+  k->o.username = SIM_USER;
+  k->o.password = SIM_PASS;
+  k->o.log_fn = log_record;
+  k->o.log_payload = &k->log;
+  k->o.log_level = 3;
+  k->o.token_fn = tok_record;
+  k->o.token_payload = &k->toks;
+  k->o.clock_fn = fake_clock;
+  k->o.sleep_fn = fake_sleep;
+  k->o.time_payload = &k->t;
+  k->t.now = T0_MS;
+  cl_new(k);
+}
+
+#define GOOD_TOKEN "{\"access_token\":\"at-good\",\"expires_in\":3600}"
+#define GOOD_SESSION "{\"sessionToken\":\"st-good\"}"
+
+/* Unusable tokens, as JSON string bodies: each would break the header it goes into. */
+static const char *const bad_tokens[] = {
+    "at\\r\\nX-Injected: at", "at\\nX-Injected: at", "at\\rX-Injected: at", "a t",
+    "at\\u001b[2J",           "at\\u007f",           "at\\u00e9",           "\\tat"};
+
+/* A token from the token endpoint that is not printable ASCII: TSESIM_E_HTTP,
+ * never sent, never kept, never handed to token_fn. */
+START_TEST(test_hostile_access_token) {
+  tt_stub *st = tt_stub_start();
+  tsesim_request *req = make_req(1, 3000);
+  char body[256];
+  int which;
+  cl k;
+  snprintf(body, sizeof body, "{\"access_token\":\"%s\",\"expires_in\":3600}", bad_tokens[_i]);
+  tt_stub_answer(st, TT_TOKEN, 200, body, 0, NULL);
+  tt_stub_answer(st, TT_LOGIN, 200, GOOD_SESSION, 0, NULL);
+  tt_stub_answer(st, TT_DOWNLOAD, 200, "{\"requestId\":\"r-1\"}", 0, NULL);
+  tt_stub_answer(st, TT_LOGOUT, 200, "{}", 0, NULL);
+  for (which = 0; which < 2; which++) { /* by a login, by a download */
+    cl_stub(&k, st);
+    expect_rc(which ? "download" : "login", which ? download(&k, req) : tsesim_client_login(k.c),
+              TSESIM_E_HTTP, k.c);
+    ck_assert_msg(strstr(tsesim_client_errmsg(k.c), "access_token is not usable") != NULL,
+                  "errmsg \"%s\"", tsesim_client_errmsg(k.c));
+    ck_assert_msg(!strstr(tsesim_client_errmsg(k.c), "X-Injected"), "errmsg \"%s\" echoes it",
+                  tsesim_client_errmsg(k.c));
+    ck_assert_uint_eq(k.toks.n, 0);
+    expect_rc("logout: no session", tsesim_client_logout(k.c), TSESIM_OK, k.c);
+    cl_free(&k);
+  }
+  /* nothing after the token requests, and no header of the server's making */
+  ck_assert_uint_eq(tt_stub_count(st, NULL), 2);
+  ck_assert_uint_eq(tt_stub_count(st, TT_TOKEN), 2);
+  ck_assert_uint_eq(tt_stub_with_header(st, "X-Injected"), 0);
+  tt_stub_stop(st);
+  tsesim_request_free(req);
+}
+END_TEST
+
+/* The same for a sessionToken from the login. */
+START_TEST(test_hostile_session_token) {
+  tt_stub *st = tt_stub_start();
+  tsesim_request *req = make_req(1, 3100);
+  char body[256];
+  int which;
+  cl k;
+  snprintf(body, sizeof body, "{\"sessionToken\":\"%s\"}", bad_tokens[_i]);
+  tt_stub_answer(st, TT_TOKEN, 200, GOOD_TOKEN, 0, NULL);
+  tt_stub_answer(st, TT_LOGIN, 200, body, 0, NULL);
+  tt_stub_answer(st, TT_DOWNLOAD, 200, "{\"requestId\":\"r-1\"}", 0, NULL);
+  tt_stub_answer(st, TT_LOGOUT, 200, "{}", 0, NULL);
+  for (which = 0; which < 2; which++) {
+    cl_stub(&k, st);
+    expect_rc(which ? "download" : "login", which ? download(&k, req) : tsesim_client_login(k.c),
+              TSESIM_E_HTTP, k.c);
+    ck_assert_msg(strstr(tsesim_client_errmsg(k.c), "sessionToken is not usable") != NULL,
+                  "errmsg \"%s\"", tsesim_client_errmsg(k.c));
+    ck_assert_uint_eq(tok_count(&k.toks, TSESIM_TOKEN_ACCESS), 1);
+    ck_assert_uint_eq(tok_count(&k.toks, TSESIM_TOKEN_SESSION), 0);
+    expect_rc("logout: no session", tsesim_client_logout(k.c), TSESIM_OK, k.c);
+    cl_free(&k);
+  }
+  ck_assert_uint_eq(tt_stub_count(st, NULL), 4);
+  ck_assert_uint_eq(tt_stub_count(st, TT_LOGIN), 2);
+  ck_assert_uint_eq(tt_stub_with_header(st, "X-Injected"), 0);
+  tt_stub_stop(st);
+  tsesim_request_free(req);
+}
+END_TEST
+
+/* requestIds of an accepted download: 1-128 bytes of 0x21-0x7E, else TSESIM_E_HTTP. */
+START_TEST(test_request_id_checked) {
+  static const struct {
+    const char *json; /* the requestId as a JSON string's content, or NULL: n bytes of 'a' */
+    size_t n;
+    tsesim_code want;
+    const char *why;
+  } cases[] = {
+      {"ab\\rcd", 0, TSESIM_E_HTTP, "control character 0x0D at byte 3"},
+      {"ab\\ncd", 0, TSESIM_E_HTTP, "control character 0x0A at byte 3"},
+      {"ab\\u001b[31mcd", 0, TSESIM_E_HTTP, "control character 0x1B at byte 3"},
+      {"a b", 0, TSESIM_E_HTTP, "space 0x20 at byte 2"},
+      {"\\u00e9t\\u00e9", 0, TSESIM_E_HTTP, "non-ASCII byte 0xC3 at byte 1"},
+      {"", 0, TSESIM_E_HTTP, "empty"},
+      {NULL, 129, TSESIM_E_HTTP, "129 bytes, at most 128"},
+      {NULL, 1000000, TSESIM_E_HTTP, "1000000 bytes, at most 128"},
+      {NULL, 128, TSESIM_OK, NULL},
+      {"!~\\\"\\\\/{}", 0, TSESIM_OK, NULL},
+  };
+  tt_stub *st = tt_stub_start();
+  tsesim_request *req = make_req(1, 3200);
+  size_t i;
+  cl k;
+  tt_stub_answer(st, TT_TOKEN, 200, GOOD_TOKEN, 0, NULL);
+  tt_stub_answer(st, TT_LOGIN, 200, GOOD_SESSION, 0, NULL);
+  cl_stub(&k, st);
+  for (i = 0; i < ARRAY_LEN(cases); i++) {
+    size_t n = cases[i].json ? strlen(cases[i].json) : cases[i].n;
+    char *body = malloc(n + 32), *id = (char *)"sentinel";
+    tsesim_code rc;
+    ck_assert_ptr_nonnull(body);
+    strcpy(body, "{\"requestId\":\"");
+    if (cases[i].json)
+      strcat(body, cases[i].json);
+    else
+      memset(body + strlen(body), 'a', n), body[14 + n] = '\0';
+    strcat(body, "\"}");
+    tt_stub_answer(st, TT_DOWNLOAD, 200, body, 0, NULL);
+    rc = tsesim_client_download(&id, k.c, req);
+    ck_assert_msg(rc == cases[i].want, "case %zu: %s, expected %s; errmsg \"%s\"", i,
+                  tsesim_code_name(rc), tsesim_code_name(cases[i].want), tsesim_client_errmsg(k.c));
+    if (rc == TSESIM_OK) {
+      ck_assert_ptr_nonnull(id);
+      ck_assert_uint_eq(strlen(id), cases[i].json ? strlen("!~\"\\/{}") : cases[i].n);
+      tsesim_free(id);
+    } else {
+      const tsesim_api_error *e = tsesim_client_last_error(k.c);
+      ck_assert_ptr_null(id);
+      ck_assert_msg(strstr(tsesim_client_errmsg(k.c), "accepted (HTTP 200)") &&
+                        strstr(tsesim_client_errmsg(k.c), cases[i].why),
+                    "case %zu: errmsg \"%s\"", i, tsesim_client_errmsg(k.c));
+      ck_assert_msg(e && e->http_status == 200 && strcmp(e->body, body) == 0,
+                    "case %zu: last_error does not keep the raw answer", i);
+    }
+    free(body);
+  }
+  ck_assert_uint_eq(tt_stub_count(st, TT_DOWNLOAD), ARRAY_LEN(cases));
+  cl_free(&k);
+  tt_stub_stop(st);
+  tsesim_request_free(req);
+}
+END_TEST
+
+/* Server text in errmsg and in the log: control characters escaped, each
+ * field cut at 100 bytes; last_error keeps the raw bytes. */
+START_TEST(test_server_text_escaped) {
+  tt_stub *st = tt_stub_start();
+  tsesim_request *req = make_req(1, 3300);
+  const tsesim_api_error *e;
+  const char *m;
+  char body[1024], longmsg[301];
+  size_t i;
+  cl k;
+  tt_stub_answer(st, TT_TOKEN, 200, GOOD_TOKEN, 0, NULL);
+  tt_stub_answer(st, TT_LOGIN, 200, GOOD_SESSION, 0, NULL);
+  tt_stub_answer(st, TT_DOWNLOAD, 400,
+                 "{\"errorCode\":\"E.Bad\\r\\nX-Forged: 1\","
+                 "\"errorMessage\":\"line one\\r\\n0 [error] forged line\\u001b[2J\"}",
+                 0, "X-Note: a\x1b[31mred");
+  cl_stub(&k, st);
+  expect_rc("400 with control characters", download(&k, req), TSESIM_E_API, k.c);
+  m = tsesim_client_errmsg(k.c);
+  for (i = 0; m[i]; i++)
+    ck_assert_msg((unsigned char)m[i] >= 0x20 && (unsigned char)m[i] < 0x7F,
+                  "errmsg byte %zu is 0x%02X: \"%s\"", i, (unsigned char)m[i], m);
+  tt_expect_str("errmsg", "errmsg", m,
+                "download: 400 \"E.Bad\\x0D\\x0AX-Forged: 1\": \"line one\\x0D\\x0A0 [error] "
+                "forged line\\x1B[2J\"");
+  e = tsesim_client_last_error(k.c);
+  ck_assert_ptr_nonnull(e);
+  tt_expect_str("last_error", "code", e->code, "E.Bad\r\nX-Forged: 1");
+  tt_expect_str("last_error", "message", e->message, "line one\r\n0 [error] forged line\x1b[2J");
+  /* every log line: no control character; the error line and the header escaped */
+  for (i = 0; i < k.log.n; i++) {
+    size_t j;
+    for (j = 0; k.log.lines[i][j]; j++)
+      ck_assert_msg((unsigned char)k.log.lines[i][j] >= 0x20, "log line %zu has byte 0x%02X: %s", i,
+                    (unsigned char)k.log.lines[i][j], k.log.lines[i]);
+  }
+  ck_assert_uint_eq(log_count_level(&k.log, 0, "\"line one\\x0D\\x0A0 [error] forged"), 1);
+  ck_assert_uint_eq(log_count(&k.log, "< X-Note: a\\x1B[31mred", NULL), 1);
+  cl_free(&k);
+  /* a long message: 100 bytes of it, then "..." */
+  memset(longmsg, 'm', 300);
+  longmsg[300] = '\0';
+  snprintf(body, sizeof body, "{\"errorCode\":\"E.Long\",\"errorMessage\":\"%s\"}", longmsg);
+  tt_stub_answer(st, TT_DOWNLOAD, 400, body, 0, NULL);
+  cl_stub(&k, st);
+  expect_rc("400 with a long message", download(&k, req), TSESIM_E_API, k.c);
+  {
+    char want[200];
+    snprintf(want, sizeof want, "download: 400 \"E.Long\": \"%.100s...\"", longmsg);
+    tt_expect_str("long message", "errmsg", tsesim_client_errmsg(k.c), want);
+  }
+  tt_expect_str("long message", "last_error.message", tsesim_client_last_error(k.c)->message,
+                longmsg);
+  cl_free(&k);
+  tt_stub_stop(st);
+  tsesim_request_free(req);
+}
+END_TEST
+
+/* A registration is guarded like the download: a connection closed after
+ * it was sent is an unknown outcome, and it is not sent again. */
+START_TEST(test_register_unknown_outcome) {
+  tt_sim *s = tt_sim_start((const char *[]){"--fault", "close:endpoint=callbacks", NULL});
+  cl k;
+  cl_start(&k, s);
+  expect_rc("login", tsesim_client_login(k.c), TSESIM_OK, k.c);
+  expect_rc(
+      "register, connection closed",
+      tsesim_client_register_callback(k.c, TT_ACCOUNT, NULL, "http://127.0.0.1:9/cb", NULL, NULL),
+      TSESIM_E_UNKNOWN_OUTCOME, k.c);
+  ck_assert_msg(strstr(tsesim_client_errmsg(k.c), "register callback: sent") != NULL,
+                "errmsg \"%s\"", tsesim_client_errmsg(k.c));
+  expect_sleeps("not retried", &k.t, 0);
+  tt_stats_expect(s, "sent once", TT_ST("requests.callbacks", 1), NULL);
+  cl_end(&k, NULL, s);
 }
 END_TEST
 
@@ -1528,8 +1947,8 @@ START_TEST(test_log_redacted) {
   /* 4 requests (token, login, download, logout), each with Authorization; 2 with the session */
   ck_assert_uint_eq(log_count(&k.log, "Authorization:", "[redacted]", NULL), 4);
   ck_assert_uint_eq(log_count(&k.log, "VZ-M2M-Token:", "[redacted]", NULL), 2);
-  ck_assert_uint_eq(log_count(&k.log, "User-Agent: libtsesim/" TSESIM_VERSION_STR
-                                      " check-client/1", NULL), 4);
+  ck_assert_uint_eq(
+      log_count(&k.log, "User-Agent: libtsesim/" TSESIM_VERSION_STR " check-client/1", NULL), 4);
   cl_free(&k);
   /* log_level is the highest level passed */
   cl_init(&k, s);
@@ -1566,14 +1985,15 @@ START_TEST(test_secrets_zeroed) {
   watch_tokens = 1;
   cl_start(&k, s);
   expect_rc("login", tsesim_client_login(k.c), TSESIM_OK, k.c);
-  expect_rc("register", tsesim_client_register_callback(k.c, TT_ACCOUNT, NULL,
-                                                         "http://127.0.0.1:9/cb", "listener",
-                                                         CB_PASS), TSESIM_OK, k.c);
+  expect_rc("register",
+            tsesim_client_register_callback(k.c, TT_ACCOUNT, NULL, "http://127.0.0.1:9/cb",
+                                            "listener", CB_PASS),
+            TSESIM_OK, k.c);
   download_ok("download", &k, req);
   sim_revoke_all(s, "{\"access_tokens\":true,\"sessions\":true}");
   download_ok("download after revoking both tokens", &k, req);
-  tt_stats_expect(s, "both tokens renewed", TT_ST("requests.token", 2),
-                  TT_ST("requests.login", 2), NULL);
+  tt_stats_expect(s, "both tokens renewed", TT_ST("requests.token", 2), TT_ST("requests.login", 2),
+                  NULL);
   /* a second client from the live tokens, given as ready tokens */
   tsesim_options_init(&o, TSESIM_OPTIONS_VERSION);
   o.base_url = k.url;
@@ -1595,8 +2015,7 @@ START_TEST(test_secrets_zeroed) {
   ck_assert_uint_eq(tok_count(&k.toks, TSESIM_TOKEN_ACCESS), 2);
   ck_assert_uint_eq(tok_count(&k.toks, TSESIM_TOKEN_SESSION), 2);
   ck_assert_msg(tsesim__test_secret_leaks() == 0,
-                "%lu freed blocks still held a credential or a token",
-                tsesim__test_secret_leaks());
+                "%lu freed blocks still held a credential or a token", tsesim__test_secret_leaks());
   tsesim__test_watch_secret(NULL);
   cl_end(&k, req, s);
 }
@@ -1753,6 +2172,8 @@ static Suite *suite(void) {
   tcase_add_test(tc, test_new_urls);
   tcase_add_loop_test(tc, test_new_url_userinfo, 0, (int)ARRAY_LEN(userinfo_urls));
   tcase_add_test(tc, test_new_credentials);
+  tcase_add_loop_test(tc, test_new_v2_messages, 0, (int)ARRAY_LEN(opt_cases));
+  tcase_add_test(tc, test_new_v2_args);
   tc = tt_tcase(s, "session", 20);
   tcase_add_test(tc, test_login_escaped);
   tcase_add_test(tc, test_lazy);
@@ -1794,6 +2215,12 @@ static Suite *suite(void) {
   tcase_add_test(tc, test_response_cap);
   tcase_add_test(tc, test_log_redacted);
   tcase_add_test(tc, test_secrets_zeroed);
+  tc = tt_tcase(s, "hostile", 30);
+  tcase_add_loop_test(tc, test_hostile_access_token, 0, (int)ARRAY_LEN(bad_tokens));
+  tcase_add_loop_test(tc, test_hostile_session_token, 0, (int)ARRAY_LEN(bad_tokens));
+  tcase_add_test(tc, test_request_id_checked);
+  tcase_add_test(tc, test_server_text_escaped);
+  tcase_add_test(tc, test_register_unknown_outcome);
   tc = tt_tcase(s, "threads", 30);
   tcase_add_test(tc, test_threads);
   tcase_add_test(tc, test_request_limits);

@@ -1270,4 +1270,205 @@ static inline double tt_tcp_wait_closed(int fd, double timeout, char **out) {
   return closed;
 }
 
+/* ---- a scripted server: answers tsesim-sim never gives ---- */
+
+/* tt_stub: a libmicrohttpd server on 127.0.0.1 (port 0) that answers each
+ * path with a fixed status and body (application/json) and records every
+ * request it receives, headers included, for the client tests that need a
+ * hostile or broken ThingSpace (a token with CR LF, a requestId with ESC). */
+typedef struct tt_stub_route {
+  char *path; /* exact, e.g. TT_TOKEN */
+  unsigned status;
+  char *body;
+  size_t len;
+  char *header; /* one extra "Name: value" header line, or NULL */
+} tt_stub_route;
+
+typedef struct tt_stub_rec {
+  char method[16];
+  char *path;
+  char *headers; /* "Name: value\n" per header line, as received */
+} tt_stub_rec;
+
+typedef struct tt_stub {
+  struct MHD_Daemon *d;
+  int port;
+  char base[64]; /* http://127.0.0.1:PORT */
+  pthread_mutex_t mu;
+  tt_stub_route routes[16];
+  size_t n_routes;
+  tt_stub_rec *recs;
+  size_t n, cap;
+} tt_stub;
+
+static inline enum MHD_Result tt_stub_header_cb(void *cls, enum MHD_ValueKind kind, const char *key,
+                                                const char *value) {
+  char **acc = cls;
+  size_t old = *acc ? strlen(*acc) : 0, add = strlen(key) + (value ? strlen(value) : 0) + 4;
+  char *n = realloc(*acc, old + add);
+  (void)kind;
+  if (!n) return MHD_NO;
+  snprintf(n + old, add, "%s: %s\n", key, value ? value : "");
+  *acc = n;
+  return MHD_YES;
+}
+
+static inline enum MHD_Result tt_stub_handler(void *cls, struct MHD_Connection *c, const char *url,
+                                              const char *method, const char *version,
+                                              const char *upload, size_t *upload_size, void **ptr) {
+  static int first_call;
+  tt_stub *st = cls;
+  tt_stub_rec rec;
+  struct MHD_Response *resp;
+  enum MHD_Result ret;
+  unsigned status = 404;
+  size_t i;
+  (void)version;
+  (void)upload;
+  if (*ptr != &first_call) { /* headers only: wait for the body */
+    *ptr = &first_call;
+    return MHD_YES;
+  }
+  if (*upload_size) { /* the body is not needed: consume it */
+    *upload_size = 0;
+    return MHD_YES;
+  }
+  memset(&rec, 0, sizeof rec);
+  snprintf(rec.method, sizeof rec.method, "%s", method);
+  rec.path = strdup(url);
+  rec.headers = calloc(1, 1);
+  if (!rec.path || !rec.headers) return MHD_NO;
+  MHD_get_connection_values(c, MHD_HEADER_KIND, tt_stub_header_cb, &rec.headers);
+  pthread_mutex_lock(&st->mu);
+  if (st->n == st->cap) {
+    size_t cap = st->cap ? st->cap * 2 : 16;
+    tt_stub_rec *nr = realloc(st->recs, cap * sizeof *nr);
+    if (!nr) {
+      pthread_mutex_unlock(&st->mu);
+      return MHD_NO;
+    }
+    st->recs = nr;
+    st->cap = cap;
+  }
+  st->recs[st->n++] = rec;
+  resp = NULL;
+  for (i = 0; i < st->n_routes; i++)
+    if (strcmp(st->routes[i].path, url) == 0) {
+      tt_stub_route *r = &st->routes[i];
+      status = r->status;
+      resp = MHD_create_response_from_buffer(r->len, r->body, MHD_RESPMEM_MUST_COPY);
+      if (resp && r->header) {
+        char name[128];
+        const char *colon = strchr(r->header, ':');
+        size_t k = colon ? (size_t)(colon - r->header) : 0;
+        if (k >= sizeof name) k = sizeof name - 1;
+        memcpy(name, r->header, k);
+        name[k] = '\0';
+        MHD_add_response_header(resp, name, colon ? colon + 2 : "");
+      }
+      break;
+    }
+  pthread_mutex_unlock(&st->mu);
+  if (!resp) resp = MHD_create_response_from_buffer(2, (void *)"{}", MHD_RESPMEM_PERSISTENT);
+  if (!resp) return MHD_NO;
+  MHD_add_response_header(resp, "Content-Type", "application/json");
+  ret = MHD_queue_response(c, status, resp);
+  MHD_destroy_response(resp);
+  return ret;
+}
+
+static inline tt_stub *tt_stub_start(void) {
+  tt_stub *st = calloc(1, sizeof *st);
+  struct sockaddr_in sa;
+  const union MHD_DaemonInfo *info;
+  ck_assert_ptr_nonnull(st);
+  pthread_mutex_init(&st->mu, NULL);
+  memset(&sa, 0, sizeof sa);
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  st->d = MHD_start_daemon(MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL,
+                           tt_stub_handler, st, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+                           MHD_OPTION_END);
+  ck_assert_msg(st->d != NULL, "the scripted server did not start");
+  info = MHD_get_daemon_info(st->d, MHD_DAEMON_INFO_BIND_PORT);
+  ck_assert_msg(info && info->port, "the scripted server has no port");
+  st->port = info->port;
+  snprintf(st->base, sizeof st->base, "http://127.0.0.1:%d", st->port);
+  return st;
+}
+
+/* From now on, path is answered with status and body[0..len) (len 0: strlen),
+ * and header ("Name: value", or NULL) when set. A path set again is replaced. */
+static inline void tt_stub_answer(tt_stub *st, const char *path, unsigned status, const char *body,
+                                  size_t len, const char *header) {
+  size_t i;
+  tt_stub_route *r = NULL;
+  if (!len) len = strlen(body);
+  pthread_mutex_lock(&st->mu);
+  for (i = 0; i < st->n_routes && !r; i++)
+    if (strcmp(st->routes[i].path, path) == 0) r = &st->routes[i];
+  if (!r) {
+    ck_assert_uint_lt(st->n_routes, ARRAY_LEN(st->routes));
+    r = &st->routes[st->n_routes++];
+    r->path = strdup(path);
+  } else {
+    free(r->body);
+    free(r->header);
+  }
+  r->status = status;
+  r->body = malloc(len + 1);
+  ck_assert_ptr_nonnull(r->path);
+  ck_assert_ptr_nonnull(r->body);
+  memcpy(r->body, body, len);
+  r->body[len] = '\0';
+  r->len = len;
+  r->header = header ? strdup(header) : NULL;
+  pthread_mutex_unlock(&st->mu);
+}
+
+/* The number of requests received so far (path NULL), or of those to path. */
+static inline size_t tt_stub_count(tt_stub *st, const char *path) {
+  size_t i, n = 0;
+  pthread_mutex_lock(&st->mu);
+  for (i = 0; i < st->n; i++) n += !path || strcmp(st->recs[i].path, path) == 0;
+  pthread_mutex_unlock(&st->mu);
+  return n;
+}
+
+/* The number of received requests that carried a header called name (any case). */
+static inline size_t tt_stub_with_header(tt_stub *st, const char *name) {
+  size_t i, n = 0, k = strlen(name);
+  pthread_mutex_lock(&st->mu);
+  for (i = 0; i < st->n; i++) {
+    const char *h = st->recs[i].headers;
+    int found = 0;
+    while (h && *h && !found) {
+      found = strncasecmp(h, name, k) == 0 && h[k] == ':';
+      h = strchr(h, '\n');
+      if (h) h++;
+    }
+    n += found;
+  }
+  pthread_mutex_unlock(&st->mu);
+  return n;
+}
+
+static inline void tt_stub_stop(tt_stub *st) {
+  size_t i;
+  if (!st) return;
+  MHD_stop_daemon(st->d);
+  for (i = 0; i < st->n_routes; i++) {
+    free(st->routes[i].path);
+    free(st->routes[i].body);
+    free(st->routes[i].header);
+  }
+  for (i = 0; i < st->n; i++) {
+    free(st->recs[i].path);
+    free(st->recs[i].headers);
+  }
+  free(st->recs);
+  pthread_mutex_destroy(&st->mu);
+  free(st);
+}
+
 #endif /* TT_SIM_H */
