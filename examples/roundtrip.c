@@ -29,10 +29,10 @@
 #define LISTENER_PASS "listener-secret"
 
 typedef struct device {
-  char eid[33], other[24];  /* the eid, and the iccid or imei shown beside it */
-  char status[16];          /* the final status, "" while none */
-  char detail[96];          /* state/status/role, or the fault code */
-  int warned;               /* a Warning came first */
+  char eid[33], iccid[21], imei[16]; /* "" when the row had none */
+  char status[16];                   /* the final status, "" while none */
+  char detail[96];                   /* state/status/role, or the fault code */
+  int warned;                        /* a Warning came first */
 } device;
 
 static device devices[MAX_DEVICES];
@@ -48,8 +48,12 @@ static void remember(const tsesim_device_id *ids, size_t n, void *u) {
   if (n_devices == MAX_DEVICES) return;
   memset(d, 0, sizeof *d);
   for (i = 0; i < n; i++) {
-    if (ids[i].kind == TSESIM_ID_EID) snprintf(d->eid, sizeof d->eid, "%s", ids[i].id);
-    else if (!d->other[0]) snprintf(d->other, sizeof d->other, "%s", ids[i].id);
+    if (ids[i].kind == TSESIM_ID_EID)
+      snprintf(d->eid, sizeof d->eid, "%s", ids[i].id);
+    else if (ids[i].kind == TSESIM_ID_ICCID)
+      snprintf(d->iccid, sizeof d->iccid, "%s", ids[i].id);
+    else if (ids[i].kind == TSESIM_ID_IMEI)
+      snprintf(d->imei, sizeof d->imei, "%s", ids[i].id);
   }
   n_devices++;
 }
@@ -188,8 +192,10 @@ int main(int argc, char **argv) {
   pthread_mutex_lock(&mu);
   while (n_final < n_devices && pthread_cond_timedwait(&cv, &mu, &until) == 0) {
   }
+  printf("%-32s  %-20s  %-15s  %-8s %s\n", "EID", "ICCID", "IMEI", "STATUS", "DETAIL");
   for (i = 0; i < n_devices; i++)
-    printf("%s  %-20s  %-8s %s%s\n", devices[i].eid, devices[i].other,
+    printf("%-32s  %-20s  %-15s  %-8s %s%s\n", devices[i].eid,
+           devices[i].iccid[0] ? devices[i].iccid : "-", devices[i].imei[0] ? devices[i].imei : "-",
            devices[i].status[0] ? devices[i].status : "PENDING", devices[i].detail,
            devices[i].warned ? "  (after a Warning)" : "");
   printf("%lu callbacks received, %lu rejected; %lu of %lu devices final\n", n_callbacks,
