@@ -24,33 +24,44 @@ typedef union hdr {
   max_align_t align;
 } hdr;
 
+/* Relaxed atomics: the thread tests allocate from several threads at once
+ * (and run under ThreadSanitizer); the failure loops are single-threaded, so
+ * no ordering is needed beyond each counter being whole. */
+#define LOAD(v) __atomic_load_n(&(v), __ATOMIC_RELAXED)
+#define STORE(v, x) __atomic_store_n(&(v), (x), __ATOMIC_RELAXED)
+#define ADD(v, x) __atomic_add_fetch(&(v), (x), __ATOMIC_RELAXED)
+
 static unsigned long fail_at, count, failed;
 static size_t live, peak;
 
 /* An injected failure looks like malloc's own: NULL and errno ENOMEM. */
 static int should_fail(void) {
-  count++;
-  if (fail_at && count == fail_at) {
-    failed++;
+  unsigned long n = ADD(count, 1), at = LOAD(fail_at);
+  if (at && n == at) {
+    ADD(failed, 1);
     errno = ENOMEM;
     return 1;
   }
   return 0;
 }
 
-void tsesim__test_alloc_fail_at(unsigned long n) { fail_at = n ? count + n : 0; }
-unsigned long tsesim__test_alloc_count(void) { return count; }
-size_t tsesim__test_alloc_live(void) { return live; }
-size_t tsesim__test_alloc_peak(void) { return peak; }
-unsigned long tsesim__test_alloc_failed(void) { return failed; }
+void tsesim__test_alloc_fail_at(unsigned long n) { STORE(fail_at, n ? LOAD(count) + n : 0); }
+unsigned long tsesim__test_alloc_count(void) { return LOAD(count); }
+size_t tsesim__test_alloc_live(void) { return LOAD(live); }
+size_t tsesim__test_alloc_peak(void) { return LOAD(peak); }
+unsigned long tsesim__test_alloc_failed(void) { return LOAD(failed); }
 void tsesim__test_alloc_reset(void) {
-  count = failed = fail_at = 0;
-  peak = live;
+  STORE(count, 0);
+  STORE(failed, 0);
+  STORE(fail_at, 0);
+  STORE(peak, LOAD(live));
 }
 
 static void account(size_t add, size_t sub) {
-  live = live + add - sub;
-  if (live > peak) peak = live;
+  size_t now = ADD(live, add - sub), p = LOAD(peak);
+  while (now > p &&
+         !__atomic_compare_exchange_n(&peak, &p, now, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+  }
 }
 
 void *tsesim__malloc(size_t size) {
