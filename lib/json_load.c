@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <locale.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,9 +35,11 @@ typedef struct frame {
   size_t index; /* array: the current element */
 } frame;
 
-static void skip_ws(cursor *c) {
-  while (c->pos < c->len && (c->s[c->pos] == ' ' || c->s[c->pos] == '\t' || c->s[c->pos] == '\n' ||
-                             c->s[c->pos] == '\r'))
+static inline void skip_ws(cursor *c) {
+  /* Every whitespace byte is <= ' ': one comparison in the common case. */
+  while (
+      c->pos < c->len && c->s[c->pos] <= ' ' &&
+      (c->s[c->pos] == ' ' || c->s[c->pos] == '\t' || c->s[c->pos] == '\n' || c->s[c->pos] == '\r'))
     c->pos++;
 }
 
@@ -83,10 +86,53 @@ static size_t utf8_put(unsigned char *b, unsigned long cp) {
   return 4;
 }
 
+#define ONES8 0x0101010101010101u
+#define HIGHS8 0x8080808080808080u
+/* Whether the 8 bytes a (read from a string) equal b and hold no '"' and no
+ * '\\'. */
+static inline int plain8(uint64_t a, uint64_t b) {
+  uint64_t q = a ^ (ONES8 * '"'), e = a ^ (ONES8 * '\\');
+  return a == b && !(((q - ONES8) & ~q & HIGHS8) | ((e - ONES8) & ~e & HIGHS8));
+}
+
+/* Whether s[0..n) is w[0..n) and holds no '"' and no '\\', so that it is a
+ * string's bytes verbatim: eight bytes at a time, the last eight (or fewer)
+ * read overlapping what came before rather than byte by byte. */
+static inline int plain_equal(const unsigned char *s, const unsigned char *w, size_t n) {
+  uint64_t a = 0, b = 0, c = 0, d = 0;
+  size_t i;
+  if (n >= 8) {
+    for (i = 0; i + 8 < n; i += 8) {
+      memcpy(&a, s + i, 8);
+      memcpy(&b, w + i, 8);
+      if (!plain8(a, b)) return 0;
+    }
+    memcpy(&a, s + n - 8, 8);
+    memcpy(&b, w + n - 8, 8);
+    return plain8(a, b);
+  }
+  if (n >= 4) { /* two overlapping halves, as one word */
+    memcpy(&a, s, 4);
+    memcpy(&b, w, 4);
+    memcpy(&c, s + n - 4, 4);
+    memcpy(&d, w + n - 4, 4);
+  } else if (n >= 2) {
+    memcpy(&a, s, 2);
+    memcpy(&b, w, 2);
+    memcpy(&c, s + n - 2, 2);
+    memcpy(&d, w + n - 2, 2);
+  } else if (n == 1) {
+    a = c = s[0];
+    b = d = w[0];
+  }
+  /* the unused high bytes are NULs on both sides, which are neither */
+  return plain8(a | c << 32, b | d << 32);
+}
+
 /* The string token at c->pos decodes to exactly want[0..n): 0 and c->pos
  * past the token, else -1. Runs without escapes are compared in one memcmp;
  * escapes are decoded one at a time, never into a buffer. */
-static int same_string(cursor *c, const char *want, size_t n) {
+static int same_escaped_string(cursor *c, const char *want, size_t n) {
   const unsigned char *s = c->s, *w = (const unsigned char *)want;
   size_t p = c->pos + 1, o = 0; /* after the opening quote */
   for (;;) {
@@ -151,6 +197,18 @@ static int same_string(cursor *c, const char *want, size_t n) {
   return 0;
 }
 
+/* Most strings have no escape: then the token is want's bytes verbatim,
+ * followed by the closing quote; anything else is decoded. */
+static inline int same_string(cursor *c, const char *want, size_t n) {
+  size_t p = c->pos + 1;
+  if (n < c->len - p && c->s[p + n] == '"' &&
+      plain_equal(c->s + p, (const unsigned char *)want, n)) {
+    c->pos = p + n + 1;
+    return 0;
+  }
+  return same_escaped_string(c, want, n);
+}
+
 /* The real number text[0..n) as jansson reads it: strtod in the current
  * locale, with '.' replaced by the locale's decimal point as jansson does. */
 static int same_real(const unsigned char *text, size_t n, double want) {
@@ -213,7 +271,7 @@ static int same_literal(cursor *c, const char *word, size_t n) {
 
 /* The key at c->pos is the key of member iter; then the ':'. *value is the
  * member's value. */
-static int same_member(cursor *c, void *iter, json_t **value) {
+static inline int same_member(cursor *c, void *iter, json_t **value) {
   if (!iter || c->pos >= c->len || c->s[c->pos] != '"' ||
       same_string(c, json_object_iter_key(iter), json_object_iter_key_len(iter)))
     return -1;
