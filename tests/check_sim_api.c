@@ -1601,7 +1601,7 @@ START_TEST(test_log_escapes) {
          NULL, NULL);
   tt_expect_status("a path with controls", &r, 404);
   tt_resp_free(&r);
-  free(tt_stats(s)); /* a later line, so the one above is complete */
+  json_decref(tt_stats(s)); /* a later line, so the one above is complete */
   ck_assert_int_ge(tt_stat(s, "requests.other"), 1);
   text = tt_read_file(logf, NULL);
   ck_assert_ptr_nonnull(text);
