@@ -146,8 +146,8 @@ int main(int argc, char **argv) {
     printf("client download against tsesim-sim, %d interleaved rounds\n", ROUNDS_A);
     printf("  1 device, warm client   median %7.1f us  p95 %7.1f us\n", mc * 1e6,
            p95(tc, ROUNDS_A) * 1e6);
-    printf("  bare libcurl POST        median %7.1f us  p95 %7.1f us  (%lu-byte body)\n",
-           mb * 1e6, p95(tb, ROUNDS_A) * 1e6, (unsigned long)len1);
+    printf("  bare libcurl POST        median %7.1f us  p95 %7.1f us  (%lu-byte body)\n", mb * 1e6,
+           p95(tb, ROUNDS_A) * 1e6, (unsigned long)len1);
     bench_ratio("1-device download / bare POST (medians)", mc / mb, 1.5);
     printf("10,000-device download, %d interleaved rounds (%lu-byte body)\n", ROUNDS_B,
            (unsigned long)len_many);

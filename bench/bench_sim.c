@@ -37,10 +37,9 @@
 #define ROUNDS 10
 #define MAX_DEVICES (PER_REQUEST * (CAPACITY_REQUESTS + ROUNDS))
 
-static unsigned long received;          /* callbacks answered by the listener */
-static unsigned char seen[MAX_DEVICES]; /* callbacks per device number */
+static unsigned long received;            /* callbacks answered by the listener */
+static unsigned char seen[MAX_DEVICES];   /* callbacks per device number */
 static unsigned char expect[MAX_DEVICES]; /* 2 for a device whose imei ends in 77 */
-
 
 /* An EID that carries a device number: digits 13..29 hold n, then the
  * MOD 97-10 check digits. */
@@ -150,14 +149,12 @@ static void post(const char *url, const char *const *headers, const char *data, 
 /* ---- the simulator process ---- */
 static char hdr_auth[96], hdr_session[96];
 
-
-
 static void sim_login(unsigned listener_port) {
   char url[256], token[64], session[64], data[256];
   const char *json[] = {"Content-Type: application/json", NULL, NULL, NULL};
   snprintf(url, sizeof url, "%s/api/ts/v1/oauth2/token", base);
-  post(url, NULL, "grant_type=client_credentials", 29, "sim-key:sim-secret", "access_token",
-       token, sizeof token);
+  post(url, NULL, "grant_type=client_credentials", 29, "sim-key:sim-secret", "access_token", token,
+       sizeof token);
   snprintf(hdr_auth, sizeof hdr_auth, "Authorization: Bearer %s", token);
   json[1] = hdr_auth;
   snprintf(url, sizeof url, "%s/api/m2m/v1/session/login", base);
@@ -270,10 +267,10 @@ int main(int argc, char **argv) {
   memset(&sa, 0, sizeof sa);
   sa.sin_family = AF_INET;
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  struct MHD_Daemon *d = MHD_start_daemon(
-      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, on_request, NULL,
-      MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
-      MHD_OPTION_THREAD_POOL_SIZE, 2u, MHD_OPTION_END);
+  struct MHD_Daemon *d =
+      MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, on_request,
+                       NULL, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
+                       MHD_OPTION_THREAD_POOL_SIZE, 2u, MHD_OPTION_END);
   if (!d) die("cannot start the listener");
   unsigned port = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT)->port;
   sim_start(argv[1], ".");
@@ -333,9 +330,10 @@ int main(int argc, char **argv) {
   printf("  simulator median %8.1f us per callback (%.0f callbacks/s)\n", ms * 1e6, 1 / ms);
   printf("  bare libcurl median %6.1f us per POST (%.0f POSTs/s)\n", mf * 1e6, 1 / mf);
   bench_ratio("simulator time per callback / bare POST", ms / mf, 2.0);
-  printf("  simulator VmRSS after round 1 %ld KiB, after round %d %ld KiB (%lu callbacks "
-         "delivered in all)\n",
-         rss_first, ROUNDS, rss_last, received);
+  printf(
+      "  simulator VmRSS after round 1 %ld KiB, after round %d %ld KiB (%lu callbacks "
+      "delivered in all)\n",
+      rss_first, ROUNDS, rss_last, received);
   bench_ratio("VmRSS growth over rounds 1..10", (double)rss_last / (double)rss_first, 1.05);
 
   kill(sim_pid, SIGTERM);

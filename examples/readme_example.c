@@ -18,10 +18,11 @@ int main(int argc, char **argv) {
       (rc = tsesim_request_add_device(req, ids, 2)) == TSESIM_OK &&
       (rc = tsesim_client_new(&client, &o)) == TSESIM_OK &&
       (rc = tsesim_client_download(&request_id, client, req)) == TSESIM_OK)
-    printf("requestId %s\n", request_id); /* results arrive later, as callbacks */
-  else /* "device 0: imei: ...", or what the client met */
-    fprintf(stderr, "%s: %s\n", tsesim_code_name(rc),
-            client ? tsesim_client_errmsg(client) : req ? tsesim_request_errmsg(req) : "");
+    printf("requestId %s\n", request_id); /* the results come later, as callbacks */
+  else if (client)
+    fprintf(stderr, "%s: %s\n", tsesim_code_name(rc), tsesim_client_errmsg(client));
+  else /* "device 0: imei: ..." */
+    fprintf(stderr, "%s: %s\n", tsesim_code_name(rc), req ? tsesim_request_errmsg(req) : "");
   tsesim_free(request_id);
   tsesim_client_free(client);
   tsesim_request_free(req);

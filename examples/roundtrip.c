@@ -108,8 +108,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return MHD_YES;
   }
   if (*size) {
-    if (b->len + *size > sizeof b->buf) b->too_long = 1;
-    else memcpy(b->buf + b->len, data, *size), b->len += *size;
+    if (b->len + *size > sizeof b->buf)
+      b->too_long = 1;
+    else
+      memcpy(b->buf + b->len, data, *size), b->len += *size;
     *size = 0;
     return MHD_YES;
   }
@@ -157,16 +159,15 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: %s BASE_URL devices.csv [timeout-seconds]\n", argv[0]);
     return 2;
   }
-  if (tsesim_global_init() != TSESIM_OK || tsesim_request_new(&req, account) != TSESIM_OK)
-    return 1;
+  if (tsesim_global_init() != TSESIM_OK || tsesim_request_new(&req, account) != TSESIM_OK) return 1;
   if (csv_read_devices(argv[2], req, remember, NULL) != 0 || n_devices == 0) goto out;
 
   memset(&sa, 0, sizeof sa);
   sa.sin_family = AF_INET;
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   listener = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, on_request, NULL,
-                              MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_NOTIFY_COMPLETED, on_done,
-                              NULL, MHD_OPTION_END);
+                              MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
+                              MHD_OPTION_END);
   if (!listener) {
     fprintf(stderr, "roundtrip: cannot start the callback listener\n");
     goto out;

@@ -53,8 +53,8 @@ typedef enum tsesim_code {
   TSESIM_E_TIMEOUT,   /* timed out; for a download: before anything of it was sent */
   TSESIM_E_TLS,       /* certificate or handshake failure */
   TSESIM_E_AUTH,      /* credentials refused: OAuth client, or M2M login (see the client) */
-  TSESIM_E_HTTP,      /* an answer the API does not document: a 3xx, an oversized body, a non-JSON 2xx */
-  TSESIM_E_API,       /* any 4xx/5xx answer (JSON or not): see tsesim_client_last_error */
+  TSESIM_E_HTTP, /* an answer the API does not document: a 3xx, an oversized body, a non-JSON 2xx */
+  TSESIM_E_API,  /* any 4xx/5xx answer (JSON or not): see tsesim_client_last_error */
   TSESIM_E_RATE_LIMITED,   /* still 429/503 after the allowed attempts */
   TSESIM_E_UNKNOWN_OUTCOME /* the download was sent and no complete answer came (reset, timeout,
                               truncated body): it may have been acted on; never re-sent */
@@ -72,15 +72,18 @@ TSESIM_EXTERN const char *tsesim_code_name(tsesim_code code);
 
 /* ---- identifiers ---- */
 typedef enum tsesim_id_kind {
-  TSESIM_ID_UNKNOWN = 0,  /* parser only: a kind the SDK does not know; see kind_name */
-  TSESIM_ID_EID = 1, TSESIM_ID_ICCID = 2, TSESIM_ID_IMEI = 3, TSESIM_ID_MDN = 4
+  TSESIM_ID_UNKNOWN = 0, /* parser only: a kind the SDK does not know; see kind_name */
+  TSESIM_ID_EID = 1,
+  TSESIM_ID_ICCID = 2,
+  TSESIM_ID_IMEI = 3,
+  TSESIM_ID_MDN = 4
 } tsesim_id_kind;
 
 /* Frozen: stored in arrays, never grows. */
 typedef struct tsesim_device_id {
   tsesim_id_kind kind;
-  const char *id;         /* NUL-terminated */
-  const char *kind_name;  /* output only: the kind exactly as received ("Iccid"); ignored on input */
+  const char *id;        /* NUL-terminated */
+  const char *kind_name; /* output only: the kind exactly as received ("Iccid"); ignored on input */
 } tsesim_device_id;
 
 /**
@@ -94,7 +97,7 @@ typedef struct tsesim_device_id {
 TSESIM_EXTERN tsesim_code tsesim_id_validate(tsesim_id_kind kind, const char *id, char *errbuf);
 
 /* ---- the download request ---- */
-typedef struct tsesim_request tsesim_request;  /* opaque */
+typedef struct tsesim_request tsesim_request; /* opaque */
 
 /**
  * A new, empty download request for an account.
@@ -136,39 +139,42 @@ TSESIM_EXTERN const char *tsesim_request_errmsg(const tsesim_request *req);
  * TSESIM_E_INVAL when it holds none. Does not change req. */
 TSESIM_EXTERN tsesim_code tsesim_request_to_json(char **out, size_t *out_len,
                                                  const tsesim_request *req);
-TSESIM_EXTERN void tsesim_request_free(tsesim_request *req);   /* NULL ok */
-TSESIM_EXTERN void tsesim_free(void *ptr);                     /* NULL ok */
+TSESIM_EXTERN void tsesim_request_free(tsesim_request *req); /* NULL ok */
+TSESIM_EXTERN void tsesim_free(void *ptr);                   /* NULL ok */
 
 /* ---- the synchronous answer and errors ---- */
 /* {"requestId": "..."} -> *out_request_id (caller frees with tsesim_free). */
-TSESIM_EXTERN tsesim_code tsesim_response_parse(char **out_request_id, const char *body,
-                                                size_t len, char *errbuf);
+TSESIM_EXTERN tsesim_code tsesim_response_parse(char **out_request_id, const char *body, size_t len,
+                                                char *errbuf);
 
 typedef struct tsesim_api_error {
   long http_status;
-  const char *code;         /* errorCode, fault.code or OAuth "error"; NULL if none */
-  const char *message;      /* errorMessage, fault.message or error_description; NULL if none */
-  const char *description;  /* fault.description; NULL if none */
-  const char *body;         /* the raw body, NUL-terminated copy */
-  long retry_after;         /* seconds the Retry-After header asked for; -1 when none
-                             * (always -1 from tsesim_api_error_parse, which sees no headers) */
+  const char *code;        /* errorCode, fault.code or OAuth "error"; NULL if none */
+  const char *message;     /* errorMessage, fault.message or error_description; NULL if none */
+  const char *description; /* fault.description; NULL if none */
+  const char *body;        /* the raw body, NUL-terminated copy */
+  long retry_after;        /* seconds the Retry-After header asked for; -1 when none
+                            * (always -1 from tsesim_api_error_parse, which sees no headers) */
 } tsesim_api_error;
 /* Understands the three error shapes (ThingSpace, API gateway fault, OAuth).
  * A body in none of them still yields TSESIM_OK with code/message NULL and body set.
  * Free with tsesim_api_error_free. */
 TSESIM_EXTERN tsesim_code tsesim_api_error_parse(tsesim_api_error **out, long http_status,
                                                  const char *body, size_t len);
-TSESIM_EXTERN void tsesim_api_error_free(tsesim_api_error *err);  /* NULL ok */
+TSESIM_EXTERN void tsesim_api_error_free(tsesim_api_error *err); /* NULL ok */
 
 /* ---- the client ---- */
-typedef struct tsesim_client tsesim_client;  /* opaque; one thread at a time */
+typedef struct tsesim_client tsesim_client; /* opaque; one thread at a time */
 /* level: 0 error, 1 warning, 2 info, 3 debug. Secrets never reach it. */
 typedef void (*tsesim_log_fn)(int level, const char *line, void *payload);
 
 /* The client obtained a token (token and its life in seconds, -1 when not
  * known) or dropped one (token NULL): lets an application persist tokens and
  * pass them back through access_token/session_token. */
-typedef enum tsesim_token_kind { TSESIM_TOKEN_ACCESS = 1, TSESIM_TOKEN_SESSION = 2 } tsesim_token_kind;
+typedef enum tsesim_token_kind {
+  TSESIM_TOKEN_ACCESS = 1,
+  TSESIM_TOKEN_SESSION = 2
+} tsesim_token_kind;
 typedef void (*tsesim_token_fn)(tsesim_token_kind kind, const char *token, long expires_in,
                                 void *payload);
 /* Time, for back-off and token expiry: a monotonic clock in seconds and a
@@ -178,46 +184,48 @@ typedef double (*tsesim_clock_fn)(void *payload);
 typedef void (*tsesim_sleep_fn)(long ms, void *payload);
 
 typedef struct tsesim_options {
-  unsigned int version;       /* first, always: TSESIM_OPTIONS_VERSION */
-  const char *base_url;       /* NULL: "https://thingspace.verizon.com/api" */
-  const char *client_id;      /* OAuth client key, with client_secret ... */
+  unsigned int version;  /* first, always: TSESIM_OPTIONS_VERSION */
+  const char *base_url;  /* NULL: "https://thingspace.verizon.com/api" */
+  const char *client_id; /* OAuth client key, with client_secret ... */
   const char *client_secret;
-  const char *access_token;   /* ... or a ready access token */
-  const char *username;       /* M2M user, with password ... */
+  const char *access_token; /* ... or a ready access token */
+  const char *username;     /* M2M user, with password ... */
   const char *password;
-  const char *session_token;  /* ... or a ready session token */
-  tsesim_log_fn log_fn;       /* NULL: silent */
+  const char *session_token; /* ... or a ready session token */
+  tsesim_log_fn log_fn;      /* NULL: silent */
   void *log_payload;
-  int log_level;              /* highest level passed to log_fn, used as given (0: errors only) */
+  int log_level; /* highest level passed to log_fn, used as given (0: errors only) */
   /* ---- version 2 ---- */
-  long connect_timeout_ms;    /* 0: 10000 */
-  long timeout_ms;            /* one whole HTTP exchange, 0: 60000 */
-  const char *ca_file;        /* PEM bundle to verify servers with; NULL: the system's */
-  const char *ca_path;        /* directory of CA certificates; NULL: the system's */
-  const char *proxy;          /* e.g. "http://proxy:3128"; NULL: none (environment ignored) */
-  const char *user_agent;     /* appended to "libtsesim/<version>" */
-  unsigned int max_attempts;  /* tries of one request when retrying is safe; 0: 3 */
-  long backoff_base_ms;       /* 0: 500 */
-  long backoff_cap_ms;        /* longest wait between tries, Retry-After included; 0: 20000 */
-  size_t max_response_bytes;  /* larger answers are refused (TSESIM_E_HTTP); 0: 1 MiB */
+  long connect_timeout_ms;          /* 0: 10000 */
+  long timeout_ms;                  /* one whole HTTP exchange, 0: 60000 */
+  const char *ca_file;              /* PEM bundle to verify servers with; NULL: the system's */
+  const char *ca_path;              /* directory of CA certificates; NULL: the system's */
+  const char *proxy;                /* e.g. "http://proxy:3128"; NULL: none (environment ignored) */
+  const char *user_agent;           /* appended to "libtsesim/<version>" */
+  unsigned int max_attempts;        /* tries of one request when retrying is safe; 0: 3 */
+  long backoff_base_ms;             /* 0: 500 */
+  long backoff_cap_ms;              /* longest wait between tries, Retry-After included; 0: 20000 */
+  size_t max_response_bytes;        /* larger answers are refused (TSESIM_E_HTTP); 0: 1 MiB */
   int insecure_plain_http_any_host; /* 1: allow http:// to hosts that are not loopback */
-  tsesim_token_fn token_fn;   /* NULL: none */
+  tsesim_token_fn token_fn;         /* NULL: none */
   void *token_payload;
-  tsesim_clock_fn clock_fn;   /* NULL: CLOCK_MONOTONIC */
-  tsesim_sleep_fn sleep_fn;   /* NULL: nanosleep */
+  tsesim_clock_fn clock_fn; /* NULL: CLOCK_MONOTONIC */
+  tsesim_sleep_fn sleep_fn; /* NULL: nanosleep */
   void *time_payload;
 } tsesim_options;
-#define TSESIM_OPTIONS_VERSION 2   /* bumped each time fields are appended */
+#define TSESIM_OPTIONS_VERSION 2 /* bumped each time fields are appended */
 /** An initializer that lists every field, for static or automatic options. */
-#define TSESIM_OPTIONS_INIT                                                          \
-  { TSESIM_OPTIONS_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, \
-    0, 0, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL }
+#define TSESIM_OPTIONS_INIT                                                                      \
+  {                                                                                              \
+    TSESIM_OPTIONS_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, NULL, \
+        NULL, NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL                            \
+  }
 /* Fills opts with the defaults of that version (all pointers NULL, numbers 0 meaning "default").
  * TSESIM_E_INVAL for NULL or a version outside 1..TSESIM_OPTIONS_VERSION. */
 TSESIM_EXTERN tsesim_code tsesim_options_init(tsesim_options *opts, unsigned int version);
 
-TSESIM_EXTERN tsesim_code tsesim_global_init(void);     /* reference-counted; before any client */
-TSESIM_EXTERN void        tsesim_global_cleanup(void);
+TSESIM_EXTERN tsesim_code tsesim_global_init(void); /* reference-counted; before any client */
+TSESIM_EXTERN void tsesim_global_cleanup(void);
 /* Copies everything it keeps. No network until a request needs it.
  * base_url must be https://, or http:// to a loopback host (127.0.0.0/8, ::1,
  * localhost) unless an explicit opt-in option allows more: else TSESIM_E_INVAL. */
@@ -234,7 +242,8 @@ TSESIM_EXTERN tsesim_code tsesim_client_new(tsesim_client **out, const tsesim_op
  */
 TSESIM_EXTERN tsesim_code tsesim_client_new_v2(tsesim_client **out, const tsesim_options *opts,
                                                char *errbuf);
-TSESIM_EXTERN void tsesim_client_free(tsesim_client *client);  /* NULL ok; zeroes the secrets it held */
+TSESIM_EXTERN void tsesim_client_free(
+    tsesim_client *client); /* NULL ok; zeroes the secrets it held */
 /* Gets whatever tokens are missing or stale now (access token, then session). */
 TSESIM_EXTERN tsesim_code tsesim_client_login(tsesim_client *client);
 TSESIM_EXTERN tsesim_code tsesim_client_logout(tsesim_client *client);
@@ -256,8 +265,8 @@ TSESIM_EXTERN tsesim_code tsesim_client_download(char **out_request_id, tsesim_c
  * registration of that service. Tokens and retries as for the download. */
 TSESIM_EXTERN tsesim_code tsesim_client_register_callback(tsesim_client *client,
                                                           const char *account_name,
-                                                          const char *service_name,
-                                                          const char *url, const char *username,
+                                                          const char *service_name, const char *url,
+                                                          const char *username,
                                                           const char *password);
 /* Removes the account's listener for service_name (NULL: "DeviceProfileService"). */
 TSESIM_EXTERN tsesim_code tsesim_client_unregister_callback(tsesim_client *client,
@@ -270,31 +279,39 @@ TSESIM_EXTERN const tsesim_api_error *tsesim_client_last_error(const tsesim_clie
 
 /* ---- callbacks ---- */
 typedef enum tsesim_status {
-  TSESIM_STATUS_OTHER = 0, TSESIM_STATUS_SUCCESS, TSESIM_STATUS_FAILED, TSESIM_STATUS_WARNING
+  TSESIM_STATUS_OTHER = 0,
+  TSESIM_STATUS_SUCCESS,
+  TSESIM_STATUS_FAILED,
+  TSESIM_STATUS_WARNING
 } tsesim_status;
 typedef enum tsesim_profile_role {
-  TSESIM_ROLE_OTHER = 0, TSESIM_ROLE_LEAD, TSESIM_ROLE_LOCAL, TSESIM_ROLE_DEFAULT
+  TSESIM_ROLE_OTHER = 0,
+  TSESIM_ROLE_LEAD,
+  TSESIM_ROLE_LOCAL,
+  TSESIM_ROLE_DEFAULT
 } tsesim_profile_role;
 
 typedef struct tsesim_profile_response {
-  const tsesim_device_id *ids; size_t n_ids;  /* deviceIdentifierCollection */
-  const char *state;           /* NULL when absent */
+  const tsesim_device_id *ids;
+  size_t n_ids;      /* deviceIdentifierCollection */
+  const char *state; /* NULL when absent */
   const char *profile_status;
-  const char *profile_role;    /* as received */
-  tsesim_profile_role role;    /* case-insensitive match, OTHER when unknown or absent */
+  const char *profile_role; /* as received */
+  tsesim_profile_role role; /* case-insensitive match, OTHER when unknown or absent */
 } tsesim_profile_response;
 
 typedef struct tsesim_callback {
-  const char *request_id;                     /* required */
-  const tsesim_device_id *device_ids; size_t n_device_ids;
-  const tsesim_profile_response *profile;     /* NULL when no deviceResponse.deviceProfileResponse */
-  const char *status;                         /* as received, NULL when absent */
-  tsesim_status status_code;                  /* case-insensitive: SUCCESS/FAILED/WARNING, else OTHER */
-  long callback_count;                        /* integer or digit string (else a wrong type); -1 when absent */
-  long max_callback_threshold;                /* likewise */
-  const char *fault_code;                     /* faultResponse.faultcode, NULL when absent */
-  const char *fault_string;                   /* faultResponse.faultstring */
-  const char *username;                       /* echoed listener credentials, NULL when absent */
+  const char *request_id; /* required */
+  const tsesim_device_id *device_ids;
+  size_t n_device_ids;
+  const tsesim_profile_response *profile; /* NULL when no deviceResponse.deviceProfileResponse */
+  const char *status;                     /* as received, NULL when absent */
+  tsesim_status status_code;              /* case-insensitive: SUCCESS/FAILED/WARNING, else OTHER */
+  long callback_count;         /* integer or digit string (else a wrong type); -1 when absent */
+  long max_callback_threshold; /* likewise */
+  const char *fault_code;      /* faultResponse.faultcode, NULL when absent */
+  const char *fault_string;    /* faultResponse.faultstring */
+  const char *username;        /* echoed listener credentials, NULL when absent */
   const char *password;
 } tsesim_callback;
 
@@ -305,9 +322,9 @@ typedef struct tsesim_callback {
  * keys, a top level that is not an object, no requestId, or a known field of
  * the wrong type. The callback and all it points to is freed together.
  * An optional member that is JSON null counts as absent. */
-TSESIM_EXTERN tsesim_code tsesim_callback_parse(tsesim_callback **out, const char *body,
-                                                size_t len, char *errbuf);
-TSESIM_EXTERN void tsesim_callback_free(tsesim_callback *cb);  /* NULL ok */
+TSESIM_EXTERN tsesim_code tsesim_callback_parse(tsesim_callback **out, const char *body, size_t len,
+                                                char *errbuf);
+TSESIM_EXTERN void tsesim_callback_free(tsesim_callback *cb); /* NULL ok */
 
 #ifdef __cplusplus
 }

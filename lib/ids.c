@@ -73,16 +73,25 @@ tsesim_code tsesim__id_check(tsesim_id_kind kind, const char *id, int verify_che
     }
   }
   switch (kind) {
-    case TSESIM_ID_EID: lo = hi = 32; break;
-    case TSESIM_ID_ICCID: lo = 19; hi = 20; break;
-    case TSESIM_ID_IMEI: lo = hi = 15; break;
-    default: lo = hi = 10; break;
+    case TSESIM_ID_EID:
+      lo = hi = 32;
+      break;
+    case TSESIM_ID_ICCID:
+      lo = 19;
+      hi = 20;
+      break;
+    case TSESIM_ID_IMEI:
+      lo = hi = 15;
+      break;
+    default:
+      lo = hi = 10;
+      break;
   }
   if (len < lo || len > hi) {
     tsesim__quote(shown, sizeof shown, id, 40);
     if (lo == hi)
-      tsesim__errbuf_set(errbuf, "%s %s: %lu digits, expected %lu", name, shown,
-                         (unsigned long)len, (unsigned long)lo);
+      tsesim__errbuf_set(errbuf, "%s %s: %lu digits, expected %lu", name, shown, (unsigned long)len,
+                         (unsigned long)lo);
     else
       tsesim__errbuf_set(errbuf, "%s %s: %lu digits, expected %lu or %lu", name, shown,
                          (unsigned long)len, (unsigned long)lo, (unsigned long)hi);

@@ -32,13 +32,13 @@ typedef struct segment {
 } segment;
 
 typedef struct walker {
-  int fill;           /* 0: check and measure, 1: copy */
-  size_t n_ids;       /* device ids, both arrays */
-  size_t n_bytes;     /* string bytes with their NULs */
+  int fill;              /* 0: check and measure, 1: copy */
+  size_t n_ids;          /* device ids, both arrays */
+  size_t n_bytes;        /* string bytes with their NULs */
   tsesim_device_id *ids; /* fill: next free id */
-  char *pool;         /* fill: next free byte */
+  char *pool;            /* fill: next free byte */
   char *errbuf;
-  segment path[8];    /* deep enough for every known field */
+  segment path[8]; /* deep enough for every known field */
   size_t depth;
 } walker;
 
@@ -139,8 +139,7 @@ static int opt_count(walker *w, const json_t *obj, const char *key, long *dst) {
     if (i < n) {
       char shown[64], what[160];
       tsesim__quote(shown, sizeof shown, s, 40);
-      snprintf(what, sizeof what, "expected a non-negative integer or digit string, got %s",
-               shown);
+      snprintf(what, sizeof what, "expected a non-negative integer or digit string, got %s", shown);
       rc = fail(w, what);
     } else {
       *dst = (long)val;

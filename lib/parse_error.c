@@ -21,7 +21,9 @@ static const char *text_of(const json_t *v, char *num, size_t numsize) {
   return NULL;
 }
 
-static const char *str_of(const json_t *v) { return json_is_string(v) ? json_string_value(v) : NULL; }
+static const char *str_of(const json_t *v) {
+  return json_is_string(v) ? json_string_value(v) : NULL;
+}
 
 static size_t size_of(const char *s) { return s ? strlen(s) + 1 : 0; }
 

@@ -34,13 +34,27 @@ static char *put_escaped(char *o, const char *s) {
     }
     *o++ = '\\';
     switch (c) {
-      case '"': *o++ = '"'; break;
-      case '\\': *o++ = '\\'; break;
-      case '\b': *o++ = 'b'; break;
-      case '\f': *o++ = 'f'; break;
-      case '\n': *o++ = 'n'; break;
-      case '\r': *o++ = 'r'; break;
-      case '\t': *o++ = 't'; break;
+      case '"':
+        *o++ = '"';
+        break;
+      case '\\':
+        *o++ = '\\';
+        break;
+      case '\b':
+        *o++ = 'b';
+        break;
+      case '\f':
+        *o++ = 'f';
+        break;
+      case '\n':
+        *o++ = 'n';
+        break;
+      case '\r':
+        *o++ = 'r';
+        break;
+      case '\t':
+        *o++ = 't';
+        break;
       default:
         *o++ = 'u';
         *o++ = '0';
@@ -52,10 +66,10 @@ static char *put_escaped(char *o, const char *s) {
   return o;
 }
 
-#define PUT(lit)                         \
-  do {                                   \
-    memcpy(o, lit, sizeof(lit) - 1);     \
-    o += sizeof(lit) - 1;                \
+#define PUT(lit)                     \
+  do {                               \
+    memcpy(o, lit, sizeof(lit) - 1); \
+    o += sizeof(lit) - 1;            \
   } while (0)
 
 tsesim_code tsesim_request_to_json(char **out, size_t *out_len, const tsesim_request *req) {
@@ -127,8 +141,7 @@ char *tsesim__json_strings(const char *const *pairs, size_t n) {
   size_t i, len = 3;
   char *buf, *o;
   for (i = 0; i < n; i++)
-    if (pairs[2 * i + 1])
-      len += escaped_len(pairs[2 * i]) + escaped_len(pairs[2 * i + 1]) + 6;
+    if (pairs[2 * i + 1]) len += escaped_len(pairs[2 * i]) + escaped_len(pairs[2 * i + 1]) + 6;
   if (!(buf = o = tsesim__malloc(len))) return NULL;
   *o++ = '{';
   for (i = 0; i < n; i++) {

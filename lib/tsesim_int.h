@@ -27,11 +27,11 @@ char *tsesim__strndup(const char *s, size_t len);
  * no mutable globals. fail_at(n): the n-th allocation from now (1-based)
  * fails, and only that one; 0 disarms. */
 void tsesim__test_alloc_fail_at(unsigned long n);
-unsigned long tsesim__test_alloc_count(void);   /* allocations since reset */
-size_t tsesim__test_alloc_live(void);           /* bytes live now */
-size_t tsesim__test_alloc_peak(void);           /* highest live bytes since reset */
-unsigned long tsesim__test_alloc_failed(void);  /* injected failures since reset */
-void tsesim__test_alloc_reset(void);            /* counters to 0, peak to live */
+unsigned long tsesim__test_alloc_count(void);  /* allocations since reset */
+size_t tsesim__test_alloc_live(void);          /* bytes live now */
+size_t tsesim__test_alloc_peak(void);          /* highest live bytes since reset */
+unsigned long tsesim__test_alloc_failed(void); /* injected failures since reset */
+void tsesim__test_alloc_reset(void);           /* counters to 0, peak to live */
 /* Secret watch: every block freed from now on (realloc's old block too) is
  * searched for s; a copy of it (up to 15 watched, NULL clears them all). */
 void tsesim__test_watch_secret(const char *s);
@@ -84,19 +84,19 @@ void tsesim__quote(char *dst, size_t dstsize, const char *s, size_t max);
 /* ---- builder.c, read by serialize.c ---- */
 #define TSESIM__TEXT_MAX 64
 typedef struct tsesim__device {
-  size_t off;                  /* first byte of its identifiers in the pool */
-  unsigned char n_ids;         /* 1..3 */
-  unsigned char kind[3];       /* tsesim_id_kind */
-  unsigned char len[3];        /* digits of each identifier, back to back in the pool */
+  size_t off;            /* first byte of its identifiers in the pool */
+  unsigned char n_ids;   /* 1..3 */
+  unsigned char kind[3]; /* tsesim_id_kind */
+  unsigned char len[3];  /* digits of each identifier, back to back in the pool */
 } tsesim__device;
 
 struct tsesim_request {
   char *account_name;
-  char *service_plan;          /* NULL when not set */
+  char *service_plan; /* NULL when not set */
   int verify_checksums;
   tsesim__device *devs;
   size_t n_devs, cap_devs;
-  char *pool;                  /* every identifier's digits, no separators */
+  char *pool; /* every identifier's digits, no separators */
   size_t pool_len, pool_cap;
   char errmsg[TSESIM_ERRBUF_SIZE];
 };
@@ -123,13 +123,13 @@ const char *tsesim__json_type_name(const json_t *v);
 
 /* What a request authenticates with. */
 typedef enum tsesim__auth {
-  TSESIM__AUTH_BASIC,   /* the OAuth token request */
-  TSESIM__AUTH_BEARER,  /* the login */
-  TSESIM__AUTH_SESSION  /* Bearer and VZ-M2M-Token */
+  TSESIM__AUTH_BASIC,  /* the OAuth token request */
+  TSESIM__AUTH_BEARER, /* the login */
+  TSESIM__AUTH_SESSION /* Bearer and VZ-M2M-Token */
 } tsesim__auth;
 
 struct tsesim_client {
-  CURL *easy;                  /* one per client, kept alive: the connection is reused */
+  CURL *easy; /* one per client, kept alive: the connection is reused */
   char *base_url;
   char *client_id, *client_secret, *username, *password;
   char *access_token, *session_token;
@@ -148,15 +148,15 @@ struct tsesim_client {
   tsesim_clock_fn clock_fn;
   tsesim_sleep_fn sleep_fn;
   void *time_payload;
-  unsigned long long rng;      /* back-off jitter */
+  unsigned long long rng; /* back-off jitter */
   /* the last exchange */
   char *resp;
   size_t resp_len, resp_cap;
-  int resp_over;               /* the answer passed max_response */
-  long retry_after;            /* seconds from Retry-After, -1 when none */
-  int guard_resend;            /* this request must never be sent twice */
-  int request_sent;            /* its headers went out (the debug callback saw them) */
-  int resend_refused;          /* libcurl tried to send it again on a new connection */
+  int resp_over;      /* the answer passed max_response */
+  long retry_after;   /* seconds from Retry-After, -1 when none */
+  int guard_resend;   /* this request must never be sent twice */
+  int request_sent;   /* its headers went out (the debug callback saw them) */
+  int resend_refused; /* libcurl tried to send it again on a new connection */
   char errmsg[TSESIM_ERRBUF_SIZE];
   tsesim_api_error *last_error;
 };
@@ -169,11 +169,11 @@ typedef struct tsesim__exchange {
 
 /* Sets the handle's callbacks (answer, headers, redacted debug log). */
 void tsesim__http_setup(tsesim_client *c);
-/* Sends method (POST, DELETE, GET) with body to base_url + path. TSESIM_OK when a complete answer came (any
- * status; body in c->resp). Otherwise the transport's code with c->errmsg set:
- * TRANSPORT, TIMEOUT, TLS, HTTP (answer over the cap), NOMEM, and, when
- * no_resend is set and the request may have been sent, UNKNOWN_OUTCOME; a
- * request with no_resend is never sent twice, by libcurl either. */
+/* Sends method (POST, DELETE, GET) with body to base_url + path. TSESIM_OK when a complete answer
+ * came (any status; body in c->resp). Otherwise the transport's code with c->errmsg set: TRANSPORT,
+ * TIMEOUT, TLS, HTTP (answer over the cap), NOMEM, and, when no_resend is set and the request may
+ * have been sent, UNKNOWN_OUTCOME; a request with no_resend is never sent twice, by libcurl either.
+ */
 tsesim_code tsesim__http_send(tsesim_client *c, const char *method, const char *path,
                               const char *body, size_t len, tsesim__auth auth, int no_resend,
                               tsesim__exchange *x);

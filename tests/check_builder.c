@@ -9,7 +9,6 @@
  */
 #include "tsesim_test.h"
 
-
 /* Right length and digits, wrong check digits. */
 #define BAD_EID "89049032123451234512345678904213"
 #define BAD_ICCID "89014103211118510721"
@@ -58,35 +57,34 @@ static const struct {
     {"Acme Corp_1 (EU) - 2024/Q3", NULL},
     {"Z\xC3\xBCrich \xE2\x82\xAC \xF0\x9F\x98\x80", NULL}, /* Zürich € 😀 */
     {"~", NULL},
-    {"\xC2\xA0", NULL},          /* U+00A0, the first code point after the C1 controls */
-    {"\xED\x9F\xBF", NULL},      /* U+D7FF, below the surrogates */
-    {"\xEE\x80\x80", NULL},      /* U+E000, above them */
-    {"\xEF\xBF\xBF", NULL},      /* U+FFFF */
-    {"\xF4\x8F\xBF\xBF", NULL},  /* U+10FFFF, the last code point */
+    {"\xC2\xA0", NULL},         /* U+00A0, the first code point after the C1 controls */
+    {"\xED\x9F\xBF", NULL},     /* U+D7FF, below the surrogates */
+    {"\xEE\x80\x80", NULL},     /* U+E000, above them */
+    {"\xEF\xBF\xBF", NULL},     /* U+FFFF */
+    {"\xF4\x8F\xBF\xBF", NULL}, /* U+10FFFF, the last code point */
     {"0123456789012345678901234567890123456789012345678901234567890123", NULL}, /* 64 */
     {"", "empty"},
-    {"01234567890123456789012345678901234567890123456789012345678901234",
-     "65 bytes, at most 64"},
+    {"01234567890123456789012345678901234567890123456789012345678901234", "65 bytes, at most 64"},
     /* overlong forms */
     {"\xC0\xAF", "invalid UTF-8 at byte 1"},
     {"ab\xC1\xBF", "invalid UTF-8 at byte 3"},
     {"x\xE0\x80\xAF", "invalid UTF-8 at byte 2"},
-    {"\xE0\x9F\xBF", "invalid UTF-8 at byte 1"},       /* U+07FF in 3 bytes */
-    {"\xF0\x8F\xBF\xBF", "invalid UTF-8 at byte 1"},   /* U+FFFF in 4 bytes */
+    {"\xE0\x9F\xBF", "invalid UTF-8 at byte 1"},     /* U+07FF in 3 bytes */
+    {"\xF0\x8F\xBF\xBF", "invalid UTF-8 at byte 1"}, /* U+FFFF in 4 bytes */
     /* surrogates */
-    {"abc\xED\xA0\x80", "invalid UTF-8 at byte 4"},     /* U+D800 */
-    {"\xED\xBF\xBF", "invalid UTF-8 at byte 1"},        /* U+DFFF */
+    {"abc\xED\xA0\x80", "invalid UTF-8 at byte 4"}, /* U+D800 */
+    {"\xED\xBF\xBF", "invalid UTF-8 at byte 1"},    /* U+DFFF */
     /* truncated sequences */
     {"abc\xE2\x82", "invalid UTF-8 at byte 4"},
     {"abc\xE2\x82z", "invalid UTF-8 at byte 4"},
     {"\xF0\x9F\x98", "invalid UTF-8 at byte 1"},
     {"\xC3", "invalid UTF-8 at byte 1"},
-    {"a\x80", "invalid UTF-8 at byte 2"},               /* a lone continuation byte */
+    {"a\x80", "invalid UTF-8 at byte 2"}, /* a lone continuation byte */
     /* beyond U+10FFFF and bytes that never start a sequence */
-    {"\xF4\x90\x80\x80", "invalid UTF-8 at byte 1"},   /* U+110000 */
+    {"\xF4\x90\x80\x80", "invalid UTF-8 at byte 1"}, /* U+110000 */
     {"\xF5\x80\x80\x80", "invalid UTF-8 at byte 1"},
     {"\xF8\x88\x80\x80\x80", "invalid UTF-8 at byte 1"},
-    {"\xE2\x82\xAC\xFF", "invalid UTF-8 at byte 4"},    /* after a valid euro sign */
+    {"\xE2\x82\xAC\xFF", "invalid UTF-8 at byte 4"}, /* after a valid euro sign */
     /* control characters, C0, DEL and C1 */
     {"abc\tdef", "control character U+0009 at byte 4"},
     {"\nabc", "control character U+000A at byte 1"},
@@ -272,47 +270,81 @@ static const struct {
     {{{0, NULL}}, 0, 0, "device 3: eid missing (every device needs one)"},
     {{{0, NULL}}, 0, 1, "device 3: eid missing (every device needs one)"},
     {{{0, NULL}}, 2, 1, "device 3: ids is NULL"},
-    {{{TSESIM_ID_EID, EID}}, 1, 0,
+    {{{TSESIM_ID_EID, EID}},
+     1,
+     0,
      "device 3: iccid or imei missing (every device needs one besides its eid)"},
-    {{{TSESIM_ID_ICCID, ICCID}, {TSESIM_ID_IMEI, IMEI}}, 2, 0,
+    {{{TSESIM_ID_ICCID, ICCID}, {TSESIM_ID_IMEI, IMEI}},
+     2,
+     0,
      "device 3: eid missing (every device needs one)"},
     {{{TSESIM_ID_IMEI, IMEI}}, 1, 0, "device 3: eid missing (every device needs one)"},
     /* kinds a download does not take */
-    {{{TSESIM_ID_EID, EID}, {TSESIM_ID_MDN, MDN}}, 2, 0,
+    {{{TSESIM_ID_EID, EID}, {TSESIM_ID_MDN, MDN}},
+     2,
+     0,
      "device 3: ids[1]: kind mdn is not accepted by a download (only eid, iccid, imei)"},
-    {{{TSESIM_ID_EID, EID}, {TSESIM_ID_ICCID, ICCID}, {TSESIM_ID_MDN, MDN}}, 3, 0,
+    {{{TSESIM_ID_EID, EID}, {TSESIM_ID_ICCID, ICCID}, {TSESIM_ID_MDN, MDN}},
+     3,
+     0,
      "device 3: ids[2]: kind mdn is not accepted by a download (only eid, iccid, imei)"},
     {{{TSESIM_ID_EID, EID}, {0, ICCID}}, 2, 0, "device 3: ids[1]: unknown identifier kind 0"},
     {{{5, EID}, {TSESIM_ID_ICCID, ICCID}}, 2, 0, "device 3: ids[0]: unknown identifier kind 5"},
-    {{{TSESIM_ID_EID, EID}, {TSESIM_ID_IMEI, IMEI}, {-1, ICCID}}, 3, 0,
+    {{{TSESIM_ID_EID, EID}, {TSESIM_ID_IMEI, IMEI}, {-1, ICCID}},
+     3,
+     0,
      "device 3: ids[2]: unknown identifier kind -1"},
     /* each kind once */
-    {{{TSESIM_ID_EID, EID}, {TSESIM_ID_ICCID, ICCID}, {TSESIM_ID_EID, EID2}}, 3, 0,
+    {{{TSESIM_ID_EID, EID}, {TSESIM_ID_ICCID, ICCID}, {TSESIM_ID_EID, EID2}},
+     3,
+     0,
      "device 3: eid given twice (ids[0] and ids[2])"},
-    {{{TSESIM_ID_EID, EID}, {TSESIM_ID_ICCID, ICCID}, {TSESIM_ID_ICCID, ICCID19}}, 3, 0,
+    {{{TSESIM_ID_EID, EID}, {TSESIM_ID_ICCID, ICCID}, {TSESIM_ID_ICCID, ICCID19}},
+     3,
+     0,
      "device 3: iccid given twice (ids[1] and ids[2])"},
-    {{{TSESIM_ID_IMEI, IMEI}, {TSESIM_ID_EID, EID}, {TSESIM_ID_IMEI, IMEI}}, 3, 0,
+    {{{TSESIM_ID_IMEI, IMEI}, {TSESIM_ID_EID, EID}, {TSESIM_ID_IMEI, IMEI}},
+     3,
+     0,
      "device 3: imei given twice (ids[0] and ids[2])"},
-    {{{TSESIM_ID_EID, EID}, {TSESIM_ID_ICCID, ICCID}, {TSESIM_ID_IMEI, IMEI},
+    {{{TSESIM_ID_EID, EID},
+      {TSESIM_ID_ICCID, ICCID},
+      {TSESIM_ID_IMEI, IMEI},
       {TSESIM_ID_ICCID, ICCID}},
-     4, 0, "device 3: iccid given twice (ids[1] and ids[3])"},
+     4,
+     0,
+     "device 3: iccid given twice (ids[1] and ids[3])"},
     /* invalid identifiers: the reason of tsesim_id_validate after the index */
-    {{{TSESIM_ID_EID, BAD_EID}, {TSESIM_ID_ICCID, ICCID}}, 2, 0,
+    {{{TSESIM_ID_EID, BAD_EID}, {TSESIM_ID_ICCID, ICCID}},
+     2,
+     0,
      "device 3: eid: check digits 13 do not match (expected 42)"},
-    {{{TSESIM_ID_EID, EID}, {TSESIM_ID_IMEI, BAD_IMEI}}, 2, 0,
+    {{{TSESIM_ID_EID, EID}, {TSESIM_ID_IMEI, BAD_IMEI}},
+     2,
+     0,
      "device 3: imei: check digit 2 does not match (expected 1)"},
-    {{{TSESIM_ID_EID, EID}, {TSESIM_ID_IMEI, IMEI}, {TSESIM_ID_ICCID, BAD_ICCID}}, 3, 0,
+    {{{TSESIM_ID_EID, EID}, {TSESIM_ID_IMEI, IMEI}, {TSESIM_ID_ICCID, BAD_ICCID}},
+     3,
+     0,
      "device 3: iccid: check digit 1 does not match (expected 0)"},
-    {{{TSESIM_ID_EID, EID}, {TSESIM_ID_IMEI, "35209900176148X"}}, 2, 0,
+    {{{TSESIM_ID_EID, EID}, {TSESIM_ID_IMEI, "35209900176148X"}},
+     2,
+     0,
      "device 3: imei \"35209900176148X\": not a digit at position 15"},
-    {{{TSESIM_ID_EID, EID}, {TSESIM_ID_ICCID, "894450010219830482"}}, 2, 0,
+    {{{TSESIM_ID_EID, EID}, {TSESIM_ID_ICCID, "894450010219830482"}},
+     2,
+     0,
      "device 3: iccid \"894450010219830482\": 18 digits, expected 19 or 20"},
-    {{{TSESIM_ID_EID, EID "0"}, {TSESIM_ID_ICCID, ICCID}}, 2, 0,
+    {{{TSESIM_ID_EID, EID "0"}, {TSESIM_ID_ICCID, ICCID}},
+     2,
+     0,
      "device 3: eid \"" EID "0\": 33 digits, expected 32"},
     {{{TSESIM_ID_EID, NULL}, {TSESIM_ID_ICCID, ICCID}}, 2, 0, "device 3: eid: NULL"},
     {{{TSESIM_ID_EID, EID}, {TSESIM_ID_ICCID, ""}}, 2, 0, "device 3: iccid: empty"},
     /* the first problem in the order given is the one reported */
-    {{{TSESIM_ID_IMEI, BAD_IMEI}, {TSESIM_ID_MDN, MDN}}, 2, 0,
+    {{{TSESIM_ID_IMEI, BAD_IMEI}, {TSESIM_ID_MDN, MDN}},
+     2,
+     0,
      "device 3: imei: check digit 2 does not match (expected 1)"},
 };
 
@@ -334,9 +366,9 @@ START_TEST(test_add_device_rejected) {
   ck_assert_int_eq(tsesim_request_set_service_plan(req, "Plan"), TSESIM_OK);
   to_device_ids(ids, reject_cases[_i].ids, 4);
   before = json_of(req);
-  ck_assert_int_eq(tsesim_request_add_device(req, reject_cases[_i].ids_null ? NULL : ids,
-                                             reject_cases[_i].n),
-                   TSESIM_E_INVAL);
+  ck_assert_int_eq(
+      tsesim_request_add_device(req, reject_cases[_i].ids_null ? NULL : ids, reject_cases[_i].n),
+      TSESIM_E_INVAL);
   ck_assert_str_eq(tsesim_request_errmsg(req), reject_cases[_i].want);
   ck_assert_uint_eq(tsesim_request_device_count(req), 3);
   after = json_of(req);
@@ -367,8 +399,9 @@ START_TEST(test_add_device_index) {
   tt_device d;
 
   ck_assert_int_eq(tsesim_request_add_device(req, ids, 2), TSESIM_E_INVAL);
-  ck_assert_str_eq(tsesim_request_errmsg(req),
-                   "device 0: ids[1]: kind mdn is not accepted by a download (only eid, iccid, imei)");
+  ck_assert_str_eq(
+      tsesim_request_errmsg(req),
+      "device 0: ids[1]: kind mdn is not accepted by a download (only eid, iccid, imei)");
   ck_assert_uint_eq(tsesim_request_device_count(req), 0);
   ck_assert_int_eq(tsesim_request_to_json(&out, &len, req), TSESIM_E_INVAL);
   ck_assert_ptr_null(out);
@@ -391,16 +424,21 @@ static const struct {
   size_t n;
   const char *want; /* the deviceIds array */
 } accept_cases[] = {
-    {{{TSESIM_ID_EID, EID}, {TSESIM_ID_ICCID, ICCID}}, 2,
+    {{{TSESIM_ID_EID, EID}, {TSESIM_ID_ICCID, ICCID}},
+     2,
      "[{\"kind\":\"eid\",\"id\":\"" EID "\"},{\"kind\":\"iccid\",\"id\":\"" ICCID "\"}]"},
-    {{{TSESIM_ID_EID, EID}, {TSESIM_ID_IMEI, IMEI}}, 2,
+    {{{TSESIM_ID_EID, EID}, {TSESIM_ID_IMEI, IMEI}},
+     2,
      "[{\"kind\":\"eid\",\"id\":\"" EID "\"},{\"kind\":\"imei\",\"id\":\"" IMEI "\"}]"},
-    {{{TSESIM_ID_IMEI, IMEI}, {TSESIM_ID_EID, EID}}, 2,
+    {{{TSESIM_ID_IMEI, IMEI}, {TSESIM_ID_EID, EID}},
+     2,
      "[{\"kind\":\"imei\",\"id\":\"" IMEI "\"},{\"kind\":\"eid\",\"id\":\"" EID "\"}]"},
-    {{{TSESIM_ID_EID, EID}, {TSESIM_ID_ICCID, ICCID19}, {TSESIM_ID_IMEI, IMEI}}, 3,
+    {{{TSESIM_ID_EID, EID}, {TSESIM_ID_ICCID, ICCID19}, {TSESIM_ID_IMEI, IMEI}},
+     3,
      "[{\"kind\":\"eid\",\"id\":\"" EID "\"},{\"kind\":\"iccid\",\"id\":\"" ICCID19
      "\"},{\"kind\":\"imei\",\"id\":\"" IMEI "\"}]"},
-    {{{TSESIM_ID_ICCID, ICCID}, {TSESIM_ID_IMEI, IMEI2}, {TSESIM_ID_EID, EID2}}, 3,
+    {{{TSESIM_ID_ICCID, ICCID}, {TSESIM_ID_IMEI, IMEI2}, {TSESIM_ID_EID, EID2}},
+     3,
      "[{\"kind\":\"iccid\",\"id\":\"" ICCID "\"},{\"kind\":\"imei\",\"id\":\"" IMEI2
      "\"},{\"kind\":\"eid\",\"id\":\"" EID2 "\"}]"},
 };
@@ -509,9 +547,12 @@ START_TEST(test_inputs_are_copied) {
   json = json_of(req);
   ck_assert_str_eq(json,
                    "{\"devices\":[{\"deviceIds\":["
-                   "{\"kind\":\"imei\",\"id\":\"" IMEI "\"},"
-                   "{\"kind\":\"eid\",\"id\":\"" EID "\"},"
-                   "{\"kind\":\"iccid\",\"id\":\"" ICCID "\"}]}],"
+                   "{\"kind\":\"imei\",\"id\":\"" IMEI
+                   "\"},"
+                   "{\"kind\":\"eid\",\"id\":\"" EID
+                   "\"},"
+                   "{\"kind\":\"iccid\",\"id\":\"" ICCID
+                   "\"}]}],"
                    "\"accountName\":\"Acme\",\"servicePlan\":\"Plan\"}");
   tsesim_free(json);
   tsesim_request_free(req);
@@ -648,8 +689,7 @@ START_TEST(test_new_alloc_failure) {
         ck_assert_str_eq(tsesim_request_errmsg(req), "");
         tsesim_request_free(req);
       });
-  TT_FAIL_EACH_ALLOC(rc = tsesim_request_new(&req, "Acme"), req == NULL,
-                     tsesim_request_free(req));
+  TT_FAIL_EACH_ALLOC(rc = tsesim_request_new(&req, "Acme"), req == NULL, tsesim_request_free(req));
 }
 END_TEST
 

@@ -18,7 +18,6 @@
 #define AUTO_LEN ((size_t)-1) /* the body's strlen */
 #define MAX_IDS 8
 
-
 /* Reads TESTS_DATA_DIR/callbacks/<name> into *out (malloc'd, not terminated). */
 static char *load_file(const char *name, size_t *out_len) {
   char path[512];
@@ -68,7 +67,8 @@ typedef struct valid_case {
   const char *username, *password;
 } valid_case;
 
-#define ID(k, kn, i) {TSESIM_ID_##k, kn, i}
+#define ID(k, kn, i) \
+  { TSESIM_ID_##k, kn, i }
 
 static const valid_case valid_cases[] = {
     {.name = "reference page example",
@@ -81,59 +81,67 @@ static const valid_case valid_cases[] = {
      .n_pids = 4,
      .pids = {ID(ICCID, "Iccid", "20-digit ICCID"), ID(IMEI, "Imei", "15-digit IMEI"),
               ID(EID, "Eid", "32-digit EID"), ID(MDN, "mdn", "10-digit phone number")},
-     .state = "ACTIVE", .profile_status = "ENABLE", .profile_role = "LOCAL",
+     .state = "ACTIVE",
+     .profile_status = "ENABLE",
+     .profile_role = "LOCAL",
      .role = TSESIM_ROLE_LOCAL,
-     .status = "SUCCESS", .status_code = TSESIM_STATUS_SUCCESS,
-     .callback_count = 1, .max_callback_threshold = 4},
+     .status = "SUCCESS",
+     .status_code = TSESIM_STATUS_SUCCESS,
+     .callback_count = 1,
+     .max_callback_threshold = 4},
 
     {.name = "kinds in any case, unknown kinds kept by name",
-     .body = "{\"requestId\":\"r-kinds\",\"deviceIds\":["
-             "{\"kind\":\"IMEI\",\"id\":\"352099001761481\"},"
-             "{\"kind\":\"eid\",\"id\":\"89049032000001000000000000000042\"},"
-             "{\"kind\":\"mdn\",\"id\":\"5555550100\"},"
-             "{\"kind\":\"EID\",\"id\":\"89049032000001000000000000000043\"},"
-             "{\"kind\":\"iCcId\",\"id\":\"89014103211118510720\"},"
-             "{\"kind\":\"msisdn\",\"id\":\"15555550100\"},"
-             "{\"kind\":\"\",\"id\":\"\"},"
-             "{\"kind\":\"eid \",\"id\":\"x\"}],"
-             "\"deviceResponse\":{\"deviceProfileResponse\":{\"deviceIdentifierCollection\":["
-             "{\"kind\":\"Mdn\",\"id\":\"5555550100\"},{\"kind\":\"IMSI\",\"id\":\"310410123456789\"},"
-             "{\"kind\":\"ICCID\",\"id\":\"8901410321111851072\"}]}},"
-             "\"status\":\"Success\"}",
+     .body =
+         "{\"requestId\":\"r-kinds\",\"deviceIds\":["
+         "{\"kind\":\"IMEI\",\"id\":\"352099001761481\"},"
+         "{\"kind\":\"eid\",\"id\":\"89049032000001000000000000000042\"},"
+         "{\"kind\":\"mdn\",\"id\":\"5555550100\"},"
+         "{\"kind\":\"EID\",\"id\":\"89049032000001000000000000000043\"},"
+         "{\"kind\":\"iCcId\",\"id\":\"89014103211118510720\"},"
+         "{\"kind\":\"msisdn\",\"id\":\"15555550100\"},"
+         "{\"kind\":\"\",\"id\":\"\"},"
+         "{\"kind\":\"eid \",\"id\":\"x\"}],"
+         "\"deviceResponse\":{\"deviceProfileResponse\":{\"deviceIdentifierCollection\":["
+         "{\"kind\":\"Mdn\",\"id\":\"5555550100\"},{\"kind\":\"IMSI\",\"id\":\"310410123456789\"},"
+         "{\"kind\":\"ICCID\",\"id\":\"8901410321111851072\"}]}},"
+         "\"status\":\"Success\"}",
      .request_id = "r-kinds",
      .n_ids = 8,
      .ids = {ID(IMEI, "IMEI", "352099001761481"),
-             ID(EID, "eid", "89049032000001000000000000000042"),
-             ID(MDN, "mdn", "5555550100"),
+             ID(EID, "eid", "89049032000001000000000000000042"), ID(MDN, "mdn", "5555550100"),
              ID(EID, "EID", "89049032000001000000000000000043"),
-             ID(ICCID, "iCcId", "89014103211118510720"),
-             ID(UNKNOWN, "msisdn", "15555550100"),
-             ID(UNKNOWN, "", ""),
-             ID(UNKNOWN, "eid ", "x")},
+             ID(ICCID, "iCcId", "89014103211118510720"), ID(UNKNOWN, "msisdn", "15555550100"),
+             ID(UNKNOWN, "", ""), ID(UNKNOWN, "eid ", "x")},
      .has_profile = 1,
      .n_pids = 3,
      .pids = {ID(MDN, "Mdn", "5555550100"), ID(UNKNOWN, "IMSI", "310410123456789"),
               ID(ICCID, "ICCID", "8901410321111851072")},
      .role = TSESIM_ROLE_OTHER,
-     .status = "Success", .status_code = TSESIM_STATUS_SUCCESS,
-     .callback_count = -1, .max_callback_threshold = -1},
+     .status = "Success",
+     .status_code = TSESIM_STATUS_SUCCESS,
+     .callback_count = -1,
+     .max_callback_threshold = -1},
 
     {.name = "counts as digit strings",
      .body = "{\"requestId\":\"r-str\",\"status\":\"SUCCESS\",\"callbackCount\":\"2\","
              "\"maxCallbackThreshold\":\"4\"}",
      .request_id = "r-str",
-     .status = "SUCCESS", .status_code = TSESIM_STATUS_SUCCESS,
-     .callback_count = 2, .max_callback_threshold = 4},
+     .status = "SUCCESS",
+     .status_code = TSESIM_STATUS_SUCCESS,
+     .callback_count = 2,
+     .max_callback_threshold = 4},
 
     {.name = "counts as digit strings: zero and leading zeros",
      .body = "{\"requestId\":\"r-str0\",\"callbackCount\":\"0\",\"maxCallbackThreshold\":\"007\"}",
      .request_id = "r-str0",
-     .callback_count = 0, .max_callback_threshold = 7},
+     .callback_count = 0,
+     .max_callback_threshold = 7},
 
     {.name = "counts as numbers: zero and a large one",
      .body = "{\"requestId\":\"r-num\",\"callbackCount\":0,\"maxCallbackThreshold\":2147483647}",
      .request_id = "r-num",
-     .callback_count = 0, .max_callback_threshold = 2147483647L},
+     .callback_count = 0,
+     .max_callback_threshold = 2147483647L},
 
     {.name = "faultResponse instead of deviceResponse, status Failed",
      .body = "{\"requestId\":\"r-fault\",\"deviceIds\":[{\"kind\":\"eid\",\"id\":\"E\"},"
@@ -143,9 +151,12 @@ static const valid_case valid_cases[] = {
      .request_id = "r-fault",
      .n_ids = 2,
      .ids = {ID(EID, "eid", "E"), ID(ICCID, "iccid", "I")},
-     .status = "Failed", .status_code = TSESIM_STATUS_FAILED,
-     .callback_count = 4, .max_callback_threshold = 4,
-     .fault_code = "DEVICE_NOT_REACHABLE", .fault_string = "The device did not answer"},
+     .status = "Failed",
+     .status_code = TSESIM_STATUS_FAILED,
+     .callback_count = 4,
+     .max_callback_threshold = 4,
+     .fault_code = "DEVICE_NOT_REACHABLE",
+     .fault_string = "The device did not answer"},
 
     {.name = "status Warning, role LEAD, counts as strings",
      .body = "{\"requestId\":\"r-warn\",\"deviceIds\":[{\"kind\":\"imei\",\"id\":\"M\"}],"
@@ -156,51 +167,71 @@ static const valid_case valid_cases[] = {
      .n_ids = 1,
      .ids = {ID(IMEI, "imei", "M")},
      .has_profile = 1,
-     .state = "PENDING", .profile_status = "DOWNLOAD", .profile_role = "LEAD",
+     .state = "PENDING",
+     .profile_status = "DOWNLOAD",
+     .profile_role = "LEAD",
      .role = TSESIM_ROLE_LEAD,
-     .status = "Warning", .status_code = TSESIM_STATUS_WARNING,
-     .callback_count = 1, .max_callback_threshold = 4},
+     .status = "Warning",
+     .status_code = TSESIM_STATUS_WARNING,
+     .callback_count = 1,
+     .max_callback_threshold = 4},
 
     {.name = "unknown status OTHER, role Default",
      .body = "{\"requestId\":\"r-other\",\"deviceResponse\":{\"deviceProfileResponse\":"
              "{\"profileRole\":\"Default\"}},\"status\":\"OTHER\"}",
      .request_id = "r-other",
      .has_profile = 1,
-     .profile_role = "Default", .role = TSESIM_ROLE_DEFAULT,
-     .status = "OTHER", .status_code = TSESIM_STATUS_OTHER,
-     .callback_count = -1, .max_callback_threshold = -1},
+     .profile_role = "Default",
+     .role = TSESIM_ROLE_DEFAULT,
+     .status = "OTHER",
+     .status_code = TSESIM_STATUS_OTHER,
+     .callback_count = -1,
+     .max_callback_threshold = -1},
 
     {.name = "status in lower case, role local",
      .body = "{\"requestId\":\"r-lower\",\"deviceResponse\":{\"deviceProfileResponse\":"
              "{\"state\":\"active\",\"profileRole\":\"local\"}},\"status\":\"failed\"}",
      .request_id = "r-lower",
      .has_profile = 1,
-     .state = "active", .profile_role = "local", .role = TSESIM_ROLE_LOCAL,
-     .status = "failed", .status_code = TSESIM_STATUS_FAILED,
-     .callback_count = -1, .max_callback_threshold = -1},
+     .state = "active",
+     .profile_role = "local",
+     .role = TSESIM_ROLE_LOCAL,
+     .status = "failed",
+     .status_code = TSESIM_STATUS_FAILED,
+     .callback_count = -1,
+     .max_callback_threshold = -1},
 
     {.name = "unknown role and empty status are data",
      .body = "{\"requestId\":\"r-role\",\"deviceResponse\":{\"deviceProfileResponse\":"
              "{\"profileRole\":\"SECONDARY\",\"profileStatus\":\"\"}},\"status\":\"\"}",
      .request_id = "r-role",
      .has_profile = 1,
-     .profile_status = "", .profile_role = "SECONDARY", .role = TSESIM_ROLE_OTHER,
-     .status = "", .status_code = TSESIM_STATUS_OTHER,
-     .callback_count = -1, .max_callback_threshold = -1},
+     .profile_status = "",
+     .profile_role = "SECONDARY",
+     .role = TSESIM_ROLE_OTHER,
+     .status = "",
+     .status_code = TSESIM_STATUS_OTHER,
+     .callback_count = -1,
+     .max_callback_threshold = -1},
 
     {.name = "status SUCCESS with a prefix match is not SUCCESS",
      .body = "{\"requestId\":\"r-succ\",\"status\":\"SUCCESSFUL\"}",
      .request_id = "r-succ",
-     .status = "SUCCESSFUL", .status_code = TSESIM_STATUS_OTHER,
-     .callback_count = -1, .max_callback_threshold = -1},
+     .status = "SUCCESSFUL",
+     .status_code = TSESIM_STATUS_OTHER,
+     .callback_count = -1,
+     .max_callback_threshold = -1},
 
     {.name = "echoed username and password, with escapes",
      .body = "{\"requestId\":\"r-cred\",\"status\":\"SUCCESS\",\"username\":\"listener-user\","
              "\"password\":\"s3c\\\"r\\\\et/\\t\"}",
      .request_id = "r-cred",
-     .status = "SUCCESS", .status_code = TSESIM_STATUS_SUCCESS,
-     .callback_count = -1, .max_callback_threshold = -1,
-     .username = "listener-user", .password = "s3c\"r\\et/\t"},
+     .status = "SUCCESS",
+     .status_code = TSESIM_STATUS_SUCCESS,
+     .callback_count = -1,
+     .max_callback_threshold = -1,
+     .username = "listener-user",
+     .password = "s3c\"r\\et/\t"},
 
     {.name = "unknown fields at every level ignored",
      .file = "unknown_fields.json",
@@ -210,11 +241,18 @@ static const valid_case valid_cases[] = {
      .has_profile = 1,
      .n_pids = 1,
      .pids = {ID(ICCID, "iccid", "I1")},
-     .state = "ACTIVE", .profile_status = "ENABLE", .profile_role = "LEAD",
+     .state = "ACTIVE",
+     .profile_status = "ENABLE",
+     .profile_role = "LEAD",
      .role = TSESIM_ROLE_LEAD,
-     .status = "SUCCESS", .status_code = TSESIM_STATUS_SUCCESS,
-     .callback_count = 3, .max_callback_threshold = 4,
-     .fault_code = "W1", .fault_string = "soft", .username = "u", .password = "p"},
+     .status = "SUCCESS",
+     .status_code = TSESIM_STATUS_SUCCESS,
+     .callback_count = 3,
+     .max_callback_threshold = 4,
+     .fault_code = "W1",
+     .fault_string = "soft",
+     .username = "u",
+     .password = "p"},
 
     {.name = "deviceResponse without deviceProfileResponse",
      .body = "{\"requestId\":\"r-noprof\",\"deviceIds\":[{\"kind\":\"eid\",\"id\":\"E\"}],"
@@ -223,8 +261,10 @@ static const valid_case valid_cases[] = {
      .request_id = "r-noprof",
      .n_ids = 1,
      .ids = {ID(EID, "eid", "E")},
-     .status = "SUCCESS", .status_code = TSESIM_STATUS_SUCCESS,
-     .callback_count = 2, .max_callback_threshold = -1},
+     .status = "SUCCESS",
+     .status_code = TSESIM_STATUS_SUCCESS,
+     .callback_count = 2,
+     .max_callback_threshold = -1},
 
     {.name = "empty deviceIds array, empty deviceProfileResponse",
      .body = "{\"requestId\":\"r-empty\",\"deviceIds\":[],\"deviceResponse\":"
@@ -232,7 +272,8 @@ static const valid_case valid_cases[] = {
      .request_id = "r-empty",
      .has_profile = 1,
      .role = TSESIM_ROLE_OTHER,
-     .callback_count = -1, .max_callback_threshold = -1},
+     .callback_count = -1,
+     .max_callback_threshold = -1},
 
     {.name = "whitespace and newlines everywhere",
      .body = "\r\n\t {\r\n  \"requestId\" \t:\r\n \"r-ws\" ,\n\n\"deviceIds\" : [ \n"
@@ -241,8 +282,10 @@ static const valid_case valid_cases[] = {
      .request_id = "r-ws",
      .n_ids = 1,
      .ids = {ID(EID, "Eid", "E 1")},
-     .status = "Warning", .status_code = TSESIM_STATUS_WARNING,
-     .callback_count = 3, .max_callback_threshold = -1},
+     .status = "Warning",
+     .status_code = TSESIM_STATUS_WARNING,
+     .callback_count = 3,
+     .max_callback_threshold = -1},
 
     {.name = "unicode escapes decoded to UTF-8",
      .body = "{\"requestId\":\"r-\\u00e9\",\"deviceIds\":[{\"kind\":\"\\u0045ID\","
@@ -254,22 +297,28 @@ static const valid_case valid_cases[] = {
      .n_ids = 1,
      .ids = {ID(EID, "EID", "12")},
      .has_profile = 1,
-     .state = "\xc3\xa9tat", .profile_role = "LEAD", .role = TSESIM_ROLE_LEAD,
-     .callback_count = -1, .max_callback_threshold = -1,
+     .state = "\xc3\xa9tat",
+     .profile_role = "LEAD",
+     .role = TSESIM_ROLE_LEAD,
+     .callback_count = -1,
+     .max_callback_threshold = -1,
      .fault_string = "ok \xf0\x9f\x98\x80",
-     .username = "\xc3\xa9l\xc3\xa8ve", .password = "\xe2\x82\xac"},
+     .username = "\xc3\xa9l\xc3\xa8ve",
+     .password = "\xe2\x82\xac"},
 
     {.name = "minimal",
      .body = "{\"requestId\":\"x\"}",
      .request_id = "x",
-     .callback_count = -1, .max_callback_threshold = -1},
+     .callback_count = -1,
+     .max_callback_threshold = -1},
 
     {.name = "optional members null: absent",
      .body = "{\"requestId\":\"n\",\"deviceIds\":null,\"deviceResponse\":null,"
              "\"status\":null,\"callbackCount\":null,\"maxCallbackThreshold\":null,"
              "\"faultResponse\":null,\"username\":null,\"password\":null}",
      .request_id = "n",
-     .callback_count = -1, .max_callback_threshold = -1},
+     .callback_count = -1,
+     .max_callback_threshold = -1},
 
     {.name = "null inside deviceResponse and faultResponse: absent",
      .body = "{\"requestId\":\"n2\",\"deviceResponse\":{\"deviceProfileResponse\":"
@@ -277,9 +326,14 @@ static const valid_case valid_cases[] = {
              "\"profileRole\":null}},\"faultResponse\":{\"faultcode\":null,"
              "\"faultstring\":\"late\"},\"status\":\"Warning\"}",
      .request_id = "n2",
-     .has_profile = 1, .profile_status = "ENABLE", .role = TSESIM_ROLE_OTHER,
-     .status = "Warning", .status_code = TSESIM_STATUS_WARNING,
-     .callback_count = -1, .max_callback_threshold = -1, .fault_string = "late"},
+     .has_profile = 1,
+     .profile_status = "ENABLE",
+     .role = TSESIM_ROLE_OTHER,
+     .status = "Warning",
+     .status_code = TSESIM_STATUS_WARNING,
+     .callback_count = -1,
+     .max_callback_threshold = -1,
+     .fault_string = "late"},
 
     {.name = "keys in another order, requestId last, both deviceResponse and fault",
      .body = "{\"maxCallbackThreshold\":4,\"callbackCount\":2,\"status\":\"failed\","
@@ -294,20 +348,29 @@ static const valid_case valid_cases[] = {
      .has_profile = 1,
      .n_pids = 2,
      .pids = {ID(ICCID, "ICCID", "I"), ID(EID, "eid", "E")},
-     .state = "ACTIVE", .profile_status = "ENABLE", .profile_role = "lead",
+     .state = "ACTIVE",
+     .profile_status = "ENABLE",
+     .profile_role = "lead",
      .role = TSESIM_ROLE_LEAD,
-     .status = "failed", .status_code = TSESIM_STATUS_FAILED,
-     .callback_count = 2, .max_callback_threshold = 4,
-     .fault_code = "T1", .fault_string = "timeout"},
+     .status = "failed",
+     .status_code = TSESIM_STATUS_FAILED,
+     .callback_count = 2,
+     .max_callback_threshold = 4,
+     .fault_code = "T1",
+     .fault_string = "timeout"},
 
     {.name = "deviceProfileResponse without profileRole",
      .body = "{\"requestId\":\"r-norole\",\"deviceResponse\":{\"deviceProfileResponse\":"
              "{\"state\":\"INACTIVE\",\"profileStatus\":\"DISABLE\"}},\"status\":\"SUCCESS\"}",
      .request_id = "r-norole",
      .has_profile = 1,
-     .state = "INACTIVE", .profile_status = "DISABLE", .role = TSESIM_ROLE_OTHER,
-     .status = "SUCCESS", .status_code = TSESIM_STATUS_SUCCESS,
-     .callback_count = -1, .max_callback_threshold = -1},
+     .state = "INACTIVE",
+     .profile_status = "DISABLE",
+     .role = TSESIM_ROLE_OTHER,
+     .status = "SUCCESS",
+     .status_code = TSESIM_STATUS_SUCCESS,
+     .callback_count = -1,
+     .max_callback_threshold = -1},
 };
 
 #define N_VALID ((int)(sizeof valid_cases / sizeof valid_cases[0]))
@@ -316,8 +379,8 @@ static void expect_ids(const char *ctx, const char *field, const tsesim_device_i
                        size_t n_got, const exp_id *want, size_t n_want) {
   size_t i;
   char what[64];
-  ck_assert_msg(n_got == n_want, "%s: %s: %lu ids, expected %lu", ctx, field,
-                (unsigned long)n_got, (unsigned long)n_want);
+  ck_assert_msg(n_got == n_want, "%s: %s: %lu ids, expected %lu", ctx, field, (unsigned long)n_got,
+                (unsigned long)n_want);
   if (n_want) ck_assert_msg(got != NULL, "%s: %s: NULL array", ctx, field);
   for (i = 0; i < n_want; i++) {
     ck_assert_msg(got[i].kind == want[i].kind, "%s: %s[%lu].kind: %d, expected %d", ctx, field,
@@ -387,8 +450,7 @@ START_TEST(test_valid) {
       const char *body = body_put(&p, (place)where, src, len);
 
       snprintf(ctx, sizeof ctx, "%s (%s, errbuf %s)", c->name,
-               where == PLACE_HEAP ? "heap" : "at a PROT_NONE page",
-               with_errbuf ? "set" : "NULL");
+               where == PLACE_HEAP ? "heap" : "at a PROT_NONE page", with_errbuf ? "set" : "NULL");
       rc = tsesim_callback_parse(&cb, body, len, with_errbuf ? errbuf : NULL);
       body_drop(&p); /* the callback must not point into the body */
       ck_assert_msg(rc == TSESIM_OK, "%s: %s: %s", ctx, tsesim_code_name(rc), errbuf);
@@ -421,21 +483,20 @@ typedef struct bad_case {
 #define RID "\"requestId\":\"r\""
 
 static const bad_case bad_cases[] = {
-    {"invalid JSON, line and column", "{\n  \"requestId\": \"x\",\n  \"status\": tru\n}",
-     AUTO_LEN, TSESIM_E_PARSE, PREFIX, "invalid JSON at line 3, column 15 (byte offset 37): ",
-     "'tru'"},
+    {"invalid JSON, line and column", "{\n  \"requestId\": \"x\",\n  \"status\": tru\n}", AUTO_LEN,
+     TSESIM_E_PARSE, PREFIX, "invalid JSON at line 3, column 15 (byte offset 37): ", "'tru'"},
     {"trailing comma", "{" RID ",}", AUTO_LEN, TSESIM_E_PARSE, PREFIX,
      "invalid JSON at line 1, column 18 (byte offset 18): ", "'}'"},
     {"truncated body", "{\"requestId\":\"abc\"", AUTO_LEN, TSESIM_E_PARSE, PREFIX,
      "invalid JSON at line 1, column 18 (byte offset 18): ", "end of file"},
     {"truncated inside a string", "{\"requestId\":\"abc", AUTO_LEN, TSESIM_E_PARSE, PREFIX,
      "invalid JSON at line 1, column ", NULL},
-    {"truncated after a number", "{" RID ",\"callbackCount\":12", AUTO_LEN, TSESIM_E_PARSE,
-     PREFIX, "invalid JSON at line 1, column 35 (byte offset 35): ", "end of file"},
-    {"truncated inside a UTF-8 sequence", "{\"requestId\":\"\xc3", AUTO_LEN, TSESIM_E_PARSE,
-     PREFIX, "invalid JSON at line 1, column ", NULL},
-    {"truncated inside a \\u escape", "{\"requestId\":\"\\u00", AUTO_LEN, TSESIM_E_PARSE,
-     PREFIX, "invalid JSON at line 1, column ", NULL},
+    {"truncated after a number", "{" RID ",\"callbackCount\":12", AUTO_LEN, TSESIM_E_PARSE, PREFIX,
+     "invalid JSON at line 1, column 35 (byte offset 35): ", "end of file"},
+    {"truncated inside a UTF-8 sequence", "{\"requestId\":\"\xc3", AUTO_LEN, TSESIM_E_PARSE, PREFIX,
+     "invalid JSON at line 1, column ", NULL},
+    {"truncated inside a \\u escape", "{\"requestId\":\"\\u00", AUTO_LEN, TSESIM_E_PARSE, PREFIX,
+     "invalid JSON at line 1, column ", NULL},
     {"truncated after a backslash", "{\"requestId\":\"a\\", AUTO_LEN, TSESIM_E_PARSE, PREFIX,
      "invalid JSON at line 1, column ", NULL},
     {"truncated inside a literal", "{" RID ",\"x\":tr", AUTO_LEN, TSESIM_E_PARSE, PREFIX,
@@ -453,14 +514,15 @@ static const bad_case bad_cases[] = {
     {"invalid UTF-8", "{\"requestId\":\"\xff\"}", AUTO_LEN, TSESIM_E_PARSE, PREFIX,
      "invalid JSON at line 1, column 14 (byte offset 14): ", NULL},
     {"duplicate key at top level", "{\"requestId\":\"a\",\"requestId\":\"b\"}", AUTO_LEN,
-     TSESIM_E_PARSE, PREFIX, "duplicate key at line 1, column 28 (byte offset 28): ",
-     "\"requestId\""},
-    {"duplicate key nested", "{" RID ",\"faultResponse\":{\"faultcode\":\"1\",\"faultcode\":\"2\"}}",
-     AUTO_LEN, TSESIM_E_PARSE, PREFIX, "duplicate key at line 1, column 61 (byte offset 61): ",
-     "\"faultcode\""},
-    {"duplicate key in a device id", "{" RID ",\"deviceIds\":[{\"kind\":\"eid\",\"id\":\"1\",\"id\":\"2\"}]}",
-     AUTO_LEN, TSESIM_E_PARSE, PREFIX, "duplicate key at line 1, column 57 (byte offset 57): ",
-     "\"id\""},
+     TSESIM_E_PARSE, PREFIX,
+     "duplicate key at line 1, column 28 (byte offset 28): ", "\"requestId\""},
+    {"duplicate key nested",
+     "{" RID ",\"faultResponse\":{\"faultcode\":\"1\",\"faultcode\":\"2\"}}", AUTO_LEN,
+     TSESIM_E_PARSE, PREFIX,
+     "duplicate key at line 1, column 61 (byte offset 61): ", "\"faultcode\""},
+    {"duplicate key in a device id",
+     "{" RID ",\"deviceIds\":[{\"kind\":\"eid\",\"id\":\"1\",\"id\":\"2\"}]}", AUTO_LEN,
+     TSESIM_E_PARSE, PREFIX, "duplicate key at line 1, column 57 (byte offset 57): ", "\"id\""},
     {"top level an array", "[{" RID "}]", AUTO_LEN, TSESIM_E_PARSE, EXACT,
      "top level: expected an object, got an array", NULL},
     {"top level a string", "\"requestId\"", AUTO_LEN, TSESIM_E_PARSE, EXACT,
@@ -477,12 +539,13 @@ static const bad_case bad_cases[] = {
      "requestId: expected a string, got an integer", NULL},
     {"requestId null", "{\"requestId\":null}", AUTO_LEN, TSESIM_E_PARSE, EXACT,
      "requestId: expected a string, got null", NULL},
-    {"requestId empty", "{\"requestId\":\"\"}", AUTO_LEN, TSESIM_E_PARSE, EXACT,
-     "requestId: empty", NULL},
-    {"deviceIds not an array", "{" RID ",\"deviceIds\":{\"kind\":\"eid\",\"id\":\"1\"}}",
-     AUTO_LEN, TSESIM_E_PARSE, EXACT, "deviceIds: expected an array, got an object", NULL},
-    {"deviceIds element not an object", "{" RID ",\"deviceIds\":[{\"kind\":\"eid\",\"id\":\"1\"},\"2\"]}",
-     AUTO_LEN, TSESIM_E_PARSE, EXACT, "deviceIds[1]: expected an object, got a string", NULL},
+    {"requestId empty", "{\"requestId\":\"\"}", AUTO_LEN, TSESIM_E_PARSE, EXACT, "requestId: empty",
+     NULL},
+    {"deviceIds not an array", "{" RID ",\"deviceIds\":{\"kind\":\"eid\",\"id\":\"1\"}}", AUTO_LEN,
+     TSESIM_E_PARSE, EXACT, "deviceIds: expected an array, got an object", NULL},
+    {"deviceIds element not an object",
+     "{" RID ",\"deviceIds\":[{\"kind\":\"eid\",\"id\":\"1\"},\"2\"]}", AUTO_LEN, TSESIM_E_PARSE,
+     EXACT, "deviceIds[1]: expected an object, got a string", NULL},
     {"deviceIds element missing id", "{" RID ",\"deviceIds\":[{\"kind\":\"eid\"}]}", AUTO_LEN,
      TSESIM_E_PARSE, EXACT, "deviceIds[0].id: missing", NULL},
     {"deviceIds element missing kind", "{" RID ",\"deviceIds\":[{\"id\":\"1\"}]}", AUTO_LEN,
@@ -491,23 +554,26 @@ static const bad_case bad_cases[] = {
      TSESIM_E_PARSE, EXACT, "deviceIds[0].kind: expected a string, got an integer", NULL},
     {"deviceIdentifierCollection[2].id a number",
      "{" RID ",\"deviceResponse\":{\"deviceProfileResponse\":{\"deviceIdentifierCollection\":["
-     "{\"kind\":\"eid\",\"id\":\"1\"},{\"kind\":\"iccid\",\"id\":\"2\"},{\"kind\":\"imei\",\"id\":3}]}}}",
+     "{\"kind\":\"eid\",\"id\":\"1\"},{\"kind\":\"iccid\",\"id\":\"2\"},{\"kind\":\"imei\",\"id\":"
+     "3}]}}}",
      AUTO_LEN, TSESIM_E_PARSE, EXACT,
      "deviceResponse.deviceProfileResponse.deviceIdentifierCollection[2].id: expected a string, "
      "got an integer",
      NULL},
     {"deviceIdentifierCollection not an array",
-     "{" RID ",\"deviceResponse\":{\"deviceProfileResponse\":{\"deviceIdentifierCollection\":\"x\"}}}",
+     "{" RID
+     ",\"deviceResponse\":{\"deviceProfileResponse\":{\"deviceIdentifierCollection\":\"x\"}}}",
      AUTO_LEN, TSESIM_E_PARSE, EXACT,
      "deviceResponse.deviceProfileResponse.deviceIdentifierCollection: expected an array, got a "
      "string",
      NULL},
-    {"deviceResponse not an object", "{" RID ",\"deviceResponse\":[{\"deviceProfileResponse\":{}}]}",
-     AUTO_LEN, TSESIM_E_PARSE, EXACT, "deviceResponse: expected an object, got an array", NULL},
+    {"deviceResponse not an object",
+     "{" RID ",\"deviceResponse\":[{\"deviceProfileResponse\":{}}]}", AUTO_LEN, TSESIM_E_PARSE,
+     EXACT, "deviceResponse: expected an object, got an array", NULL},
     {"deviceProfileResponse not an object",
      "{" RID ",\"deviceResponse\":{\"deviceProfileResponse\":\"ACTIVE\"}}", AUTO_LEN,
-     TSESIM_E_PARSE, EXACT, "deviceResponse.deviceProfileResponse: expected an object, got a string",
-     NULL},
+     TSESIM_E_PARSE, EXACT,
+     "deviceResponse.deviceProfileResponse: expected an object, got a string", NULL},
     {"state a number", "{" RID ",\"deviceResponse\":{\"deviceProfileResponse\":{\"state\":1}}}",
      AUTO_LEN, TSESIM_E_PARSE, EXACT,
      "deviceResponse.deviceProfileResponse.state: expected a string, got an integer", NULL},
@@ -524,8 +590,8 @@ static const bad_case bad_cases[] = {
      NULL},
     {"callbackCount \"12a\"", "{" RID ",\"callbackCount\":\"12a\"}", AUTO_LEN, TSESIM_E_PARSE,
      EXACT, "callbackCount: expected a non-negative integer or digit string, got \"12a\"", NULL},
-    {"callbackCount a boolean", "{" RID ",\"callbackCount\":true}", AUTO_LEN, TSESIM_E_PARSE,
-     EXACT, "callbackCount: expected a non-negative integer or digit string, got a boolean", NULL},
+    {"callbackCount a boolean", "{" RID ",\"callbackCount\":true}", AUTO_LEN, TSESIM_E_PARSE, EXACT,
+     "callbackCount: expected a non-negative integer or digit string, got a boolean", NULL},
     {"maxCallbackThreshold an empty string", "{" RID ",\"maxCallbackThreshold\":\"\"}", AUTO_LEN,
      TSESIM_E_PARSE, EXACT,
      "maxCallbackThreshold: expected a non-negative integer or digit string, got an empty string",
@@ -552,14 +618,13 @@ static const bad_case bad_cases[] = {
      AUTO_LEN, TSESIM_E_PARSE, EXACT, "faultResponse.faultcode: expected a string, got an integer",
      NULL},
     {"faultResponse.faultstring an array", "{" RID ",\"faultResponse\":{\"faultstring\":[]}}",
-     AUTO_LEN, TSESIM_E_PARSE, EXACT,
-     "faultResponse.faultstring: expected a string, got an array", NULL},
-    {"username not a string", "{" RID ",\"username\":{\"name\":\"u\"}}", AUTO_LEN,
-     TSESIM_E_PARSE, EXACT, "username: expected a string, got an object", NULL},
+     AUTO_LEN, TSESIM_E_PARSE, EXACT, "faultResponse.faultstring: expected a string, got an array",
+     NULL},
+    {"username not a string", "{" RID ",\"username\":{\"name\":\"u\"}}", AUTO_LEN, TSESIM_E_PARSE,
+     EXACT, "username: expected a string, got an object", NULL},
     {"password not a string", "{" RID ",\"password\":1234}", AUTO_LEN, TSESIM_E_PARSE, EXACT,
      "password: expected a string, got an integer", NULL},
-    {"empty body (len 0)", "{" RID "}", 0, TSESIM_E_PARSE, EXACT, "invalid JSON: empty body",
-     NULL},
+    {"empty body (len 0)", "{" RID "}", 0, TSESIM_E_PARSE, EXACT, "invalid JSON: empty body", NULL},
     {"whitespace only", " \r\n\t", AUTO_LEN, TSESIM_E_PARSE, PREFIX,
      "invalid JSON at line 2, column ", NULL},
     {"body NULL, len 0", NULL, 0, TSESIM_E_PARSE, EXACT, "invalid JSON: empty body", NULL},
@@ -569,17 +634,16 @@ static const bad_case bad_cases[] = {
 #define N_BAD ((int)(sizeof bad_cases / sizeof bad_cases[0]))
 
 static void expect_msg(const char *ctx, const char *errbuf, const bad_case *c) {
-  ck_assert_msg(memchr(errbuf, '\0', TSESIM_ERRBUF_SIZE) != NULL, "%s: errbuf not terminated",
-                ctx);
+  ck_assert_msg(memchr(errbuf, '\0', TSESIM_ERRBUF_SIZE) != NULL, "%s: errbuf not terminated", ctx);
   if (c->how == EXACT)
-    ck_assert_msg(strcmp(errbuf, c->msg) == 0, "%s: message \"%s\", expected \"%s\"", ctx,
-                  errbuf, c->msg);
+    ck_assert_msg(strcmp(errbuf, c->msg) == 0, "%s: message \"%s\", expected \"%s\"", ctx, errbuf,
+                  c->msg);
   else
     ck_assert_msg(strncmp(errbuf, c->msg, strlen(c->msg)) == 0,
                   "%s: message \"%s\", expected it to begin \"%s\"", ctx, errbuf, c->msg);
   if (c->also)
-    ck_assert_msg(strstr(errbuf, c->also) != NULL, "%s: message \"%s\" lacks \"%s\"", ctx,
-                  errbuf, c->also);
+    ck_assert_msg(strstr(errbuf, c->also) != NULL, "%s: message \"%s\" lacks \"%s\"", ctx, errbuf,
+                  c->also);
 }
 
 START_TEST(test_malformed) {
@@ -600,8 +664,7 @@ START_TEST(test_malformed) {
       if (c->body) body = body_put(&p, (place)where, c->body, len);
       memset(errbuf, 0x7f, sizeof errbuf);
       snprintf(ctx, sizeof ctx, "%s (%s, errbuf %s)", c->name,
-               where == PLACE_HEAP ? "heap" : "at a PROT_NONE page",
-               with_errbuf ? "set" : "NULL");
+               where == PLACE_HEAP ? "heap" : "at a PROT_NONE page", with_errbuf ? "set" : "NULL");
       rc = tsesim_callback_parse(&cb, body, len, with_errbuf ? errbuf : NULL);
       if (c->body) body_drop(&p);
       ck_assert_msg(rc == c->rc, "%s: %s, expected %s", ctx, tsesim_code_name(rc),
@@ -625,8 +688,8 @@ START_TEST(test_count_limits) {
 
   snprintf(digits, sizeof digits, "%ld", LONG_MAX);
   n = snprintf(body, sizeof body,
-               "{\"requestId\":\"r\",\"callbackCount\":\"%s\",\"maxCallbackThreshold\":%s}",
-               digits, digits);
+               "{\"requestId\":\"r\",\"callbackCount\":\"%s\",\"maxCallbackThreshold\":%s}", digits,
+               digits);
   ck_assert_int_eq(tsesim_callback_parse(&cb, body, (size_t)n, errbuf), TSESIM_OK);
   ck_assert_int_eq(cb->callback_count, LONG_MAX);
   ck_assert_int_eq(cb->max_callback_threshold, LONG_MAX);
@@ -786,9 +849,12 @@ static const valid_case oom_cases[] = {
      .request_id = "d1f08526-5443-4054-9a29-4456490ea9f8-0123456789abcdef",
      .n_ids = 1,
      .ids = {ID(ICCID, "Iccid", "89014103211118510720")},
-     .status = "SUCCESS", .status_code = TSESIM_STATUS_SUCCESS,
-     .callback_count = 3, .max_callback_threshold = 4,
-     .username = "listener", .password = "s3cret"},
+     .status = "SUCCESS",
+     .status_code = TSESIM_STATUS_SUCCESS,
+     .callback_count = 3,
+     .max_callback_threshold = 4,
+     .username = "listener",
+     .password = "s3cret"},
     {.name = "long profile fields between integers",
      .body = "{\"callbackCount\":1,\"requestId\":\"r-0123456789-0123456789-0123456789-0123456789"
              "-0123456789-0123456789\",\"deviceResponse\":{\"deviceProfileResponse\":{"
@@ -802,10 +868,14 @@ static const valid_case oom_cases[] = {
      .has_profile = 1,
      .n_pids = 1,
      .pids = {ID(EID, "Eid", "89049032000001000000000000000074")},
-     .state = "ACTIVE", .profile_status = "ENABLE", .profile_role = "LOCAL",
+     .state = "ACTIVE",
+     .profile_status = "ENABLE",
+     .profile_role = "LOCAL",
      .role = TSESIM_ROLE_LOCAL,
-     .status = "FAILED", .status_code = TSESIM_STATUS_FAILED,
-     .callback_count = 1, .max_callback_threshold = 12,
+     .status = "FAILED",
+     .status_code = TSESIM_STATUS_FAILED,
+     .callback_count = 1,
+     .max_callback_threshold = 12,
      .fault_code = "F-0123456789-0123456789-0123456789-0123456789-0123456789-0123456789"
                    "-0123456789-0123456789",
      .fault_string = "none"},

@@ -15,7 +15,6 @@
 
 #define AUTO_LEN ((size_t)-1)
 
-
 /* ------------------------------------------------------------------------ */
 
 typedef struct err_case {
@@ -34,22 +33,23 @@ static const err_case cases[] = {
      AUTO_LEN, "REQUEST_FAILED.SessionToken.Expired", "Session token expired. Please log in again.",
      NULL},
     {"ThingSpace: pretty printed, extra fields", 400,
-     "{\n  \"errorCode\": \"INPUT_INVALID.Device.Kind.Invalid\",\n  \"errorMessage\": \"Device kind "
+     "{\n  \"errorCode\": \"INPUT_INVALID.Device.Kind.Invalid\",\n  \"errorMessage\": \"Device "
+     "kind "
      "is invalid\",\n  \"traceId\": \"abc\",\n  \"details\": [{\"field\": \"kind\"}]\n}\n",
      AUTO_LEN, "INPUT_INVALID.Device.Kind.Invalid", "Device kind is invalid", NULL},
-    {"ThingSpace: numeric errorCode", 400,
-     "{\"errorCode\":400,\"errorMessage\":\"Bad Request\"}", AUTO_LEN, "400", "Bad Request", NULL},
+    {"ThingSpace: numeric errorCode", 400, "{\"errorCode\":400,\"errorMessage\":\"Bad Request\"}",
+     AUTO_LEN, "400", "Bad Request", NULL},
     {"ThingSpace: negative and large numeric errorCode", 500,
-     "{\"errorCode\":-9007199254740993,\"errorMessage\":\"x\"}", AUTO_LEN, "-9007199254740993",
-     "x", NULL},
+     "{\"errorCode\":-9007199254740993,\"errorMessage\":\"x\"}", AUTO_LEN, "-9007199254740993", "x",
+     NULL},
     {"ThingSpace: errorMessage only", 500, "{\"errorMessage\":\"Unexpected error\"}", AUTO_LEN,
      NULL, "Unexpected error", NULL},
     {"ThingSpace: errorCode only", 404, "{\"errorCode\":\"REQUEST_FAILED.AccountNotFound\"}",
      AUTO_LEN, "REQUEST_FAILED.AccountNotFound", NULL, NULL},
-    {"ThingSpace: wrongly typed members", 400,
-     "{\"errorCode\":true,\"errorMessage\":[\"a\"]}", AUTO_LEN, NULL, NULL, NULL},
-    {"ThingSpace: a real errorCode is not a code", 400, "{\"errorCode\":4.5,\"errorMessage\":\"m\"}",
-     AUTO_LEN, NULL, "m", NULL},
+    {"ThingSpace: wrongly typed members", 400, "{\"errorCode\":true,\"errorMessage\":[\"a\"]}",
+     AUTO_LEN, NULL, NULL, NULL},
+    {"ThingSpace: a real errorCode is not a code", 400,
+     "{\"errorCode\":4.5,\"errorMessage\":\"m\"}", AUTO_LEN, NULL, "m", NULL},
     {"ThingSpace: unicode escapes decoded", 400,
      "{\"errorCode\":\"INPUT_INVALID.Name\",\"errorMessage\":\"caf\\u00e9 \\ud83d\\ude00\"}",
      AUTO_LEN, "INPUT_INVALID.Name", "caf\xc3\xa9 \xf0\x9f\x98\x80", NULL},
@@ -173,8 +173,9 @@ START_TEST(test_jansson_alloc_failure) {
     if (rc == TSESIM_OK) {
       ck_assert_msg(e->code && strcmp(e->code, "400123") == 0, "allocation %lu: code %s", n,
                     e->code ? e->code : "NULL");
-      ck_assert_msg(e->message && strcmp(e->message, "The device 89014103211118510720 is not in "
-                                                     "account 0000123456-00001") == 0,
+      ck_assert_msg(e->message && strcmp(e->message,
+                                         "The device 89014103211118510720 is not in "
+                                         "account 0000123456-00001") == 0,
                     "allocation %lu: message %s", n, e->message ? e->message : "NULL");
       ck_assert_ptr_null(e->description);
       ck_assert_str_eq(e->body, body);

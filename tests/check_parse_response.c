@@ -13,7 +13,6 @@
 
 #define AUTO_LEN ((size_t)-1)
 
-
 /* ------------------------------------------------------------------------ */
 
 typedef struct valid_case {
@@ -52,8 +51,8 @@ START_TEST(test_valid) {
       const char *body = body_put(&p, (place)where, c->body, len);
       tsesim_code rc = tsesim_response_parse(&rid, body, len, with_errbuf ? errbuf : NULL);
       body_drop(&p);
-      ck_assert_msg(rc == TSESIM_OK, "%s (place %d): %s: %s", c->name, where,
-                    tsesim_code_name(rc), errbuf);
+      ck_assert_msg(rc == TSESIM_OK, "%s (place %d): %s: %s", c->name, where, tsesim_code_name(rc),
+                    errbuf);
       ck_assert_ptr_nonnull(rid);
       ck_assert_msg(strcmp(rid, c->request_id) == 0, "%s: \"%s\", expected \"%s\"", c->name, rid,
                     c->request_id);
@@ -89,8 +88,8 @@ static const bad_case bad_cases[] = {
      "requestId: expected a string, got null", NULL},
     {"requestId an object", "{\"requestId\":{\"id\":\"r\"}}", AUTO_LEN, TSESIM_E_PARSE, EXACT,
      "requestId: expected a string, got an object", NULL},
-    {"requestId empty", "{\"requestId\":\"\"}", AUTO_LEN, TSESIM_E_PARSE, EXACT,
-     "requestId: empty", NULL},
+    {"requestId empty", "{\"requestId\":\"\"}", AUTO_LEN, TSESIM_E_PARSE, EXACT, "requestId: empty",
+     NULL},
     {"top level an array", "[{\"requestId\":\"r\"}]", AUTO_LEN, TSESIM_E_PARSE, EXACT,
      "top level: expected an object, got an array", NULL},
     {"top level a string", "\"d1f08526-5443-4054-9a29-4456490ea9f8\"", AUTO_LEN, TSESIM_E_PARSE,
@@ -105,9 +104,8 @@ static const bad_case bad_cases[] = {
      "invalid JSON at line 1, column ", NULL},
     {"HTML", "<html><body>502 Bad Gateway</body></html>", AUTO_LEN, TSESIM_E_PARSE, PREFIX,
      "invalid JSON at line 1, column 1 (byte offset 1): ", NULL},
-    {"duplicate requestId", "{\"requestId\":\"a\",\"requestId\":\"b\"}", AUTO_LEN,
-     TSESIM_E_PARSE, PREFIX, "duplicate key at line 1, column 28 (byte offset 28): ",
-     "\"requestId\""},
+    {"duplicate requestId", "{\"requestId\":\"a\",\"requestId\":\"b\"}", AUTO_LEN, TSESIM_E_PARSE,
+     PREFIX, "duplicate key at line 1, column 28 (byte offset 28): ", "\"requestId\""},
     {"duplicate other key", "{\"requestId\":\"a\",\"x\":1,\"x\":2}", AUTO_LEN, TSESIM_E_PARSE,
      PREFIX, "duplicate key at line 1, column ", "\"x\""},
     {"raw NUL byte", "{\"requestId\":\"a\0b\"}", 20, TSESIM_E_PARSE, EXACT,
@@ -148,14 +146,14 @@ START_TEST(test_malformed) {
       ck_assert_msg(memchr(errbuf, '\0', sizeof errbuf) != NULL, "%s: errbuf not terminated",
                     c->name);
       if (c->how == EXACT)
-        ck_assert_msg(strcmp(errbuf, c->msg) == 0, "%s: message \"%s\", expected \"%s\"",
-                      c->name, errbuf, c->msg);
+        ck_assert_msg(strcmp(errbuf, c->msg) == 0, "%s: message \"%s\", expected \"%s\"", c->name,
+                      errbuf, c->msg);
       else
         ck_assert_msg(strncmp(errbuf, c->msg, strlen(c->msg)) == 0,
                       "%s: message \"%s\", expected it to begin \"%s\"", c->name, errbuf, c->msg);
       if (c->also)
-        ck_assert_msg(strstr(errbuf, c->also) != NULL, "%s: message \"%s\" lacks \"%s\"",
-                      c->name, errbuf, c->also);
+        ck_assert_msg(strstr(errbuf, c->also) != NULL, "%s: message \"%s\" lacks \"%s\"", c->name,
+                      errbuf, c->also);
     }
   }
 }
@@ -182,8 +180,7 @@ START_TEST(test_every_truncation_at_guard_page) {
     const char *body = body_put(&p, PLACE_GUARD, src, cut);
     tsesim_code rc = tsesim_response_parse(&rid, body, cut, errbuf);
     body_drop(&p);
-    ck_assert_msg(rc == TSESIM_E_PARSE, "cut at %lu: %s", (unsigned long)cut,
-                  tsesim_code_name(rc));
+    ck_assert_msg(rc == TSESIM_E_PARSE, "cut at %lu: %s", (unsigned long)cut, tsesim_code_name(rc));
     ck_assert_ptr_null(rid);
     ck_assert_msg(strncmp(errbuf, "invalid JSON", 12) == 0, "cut at %lu: \"%s\"",
                   (unsigned long)cut, errbuf);

@@ -7,12 +7,11 @@
 
 #include "tsesim_test.h"
 
-
-
 /* Three fixed devices: all kinds; imei before eid; a 19-digit iccid first. */
 static const tsesim_device_id dev_a[] = {
     {TSESIM_ID_EID, EID, NULL}, {TSESIM_ID_ICCID, ICCID, NULL}, {TSESIM_ID_IMEI, IMEI, NULL}};
-static const tsesim_device_id dev_b[] = {{TSESIM_ID_IMEI, IMEI2, NULL}, {TSESIM_ID_EID, EID2, NULL}};
+static const tsesim_device_id dev_b[] = {{TSESIM_ID_IMEI, IMEI2, NULL},
+                                         {TSESIM_ID_EID, EID2, NULL}};
 static const tsesim_device_id dev_c[] = {{TSESIM_ID_ICCID, ICCID19, NULL},
                                          {TSESIM_ID_EID, EID2, NULL}};
 static const struct {
@@ -20,29 +19,32 @@ static const struct {
   size_t n;
 } fixed_devs[] = {{dev_a, 3}, {dev_b, 2}, {dev_c, 2}};
 
-#define JSON_A                                                                    \
-  "{\"deviceIds\":[{\"kind\":\"eid\",\"id\":\"" EID "\"},{\"kind\":\"iccid\","    \
+#define JSON_A                                      \
+  "{\"deviceIds\":[{\"kind\":\"eid\",\"id\":\"" EID \
+  "\"},{\"kind\":\"iccid\","                        \
   "\"id\":\"" ICCID "\"},{\"kind\":\"imei\",\"id\":\"" IMEI "\"}]}"
-#define JSON_B                                                                    \
-  "{\"deviceIds\":[{\"kind\":\"imei\",\"id\":\"" IMEI2 "\"},{\"kind\":\"eid\","   \
+#define JSON_B                                         \
+  "{\"deviceIds\":[{\"kind\":\"imei\",\"id\":\"" IMEI2 \
+  "\"},{\"kind\":\"eid\","                             \
   "\"id\":\"" EID2 "\"}]}"
-#define JSON_C                                                                    \
-  "{\"deviceIds\":[{\"kind\":\"iccid\",\"id\":\"" ICCID19 "\"},{\"kind\":\"eid\"," \
+#define JSON_C                                            \
+  "{\"deviceIds\":[{\"kind\":\"iccid\",\"id\":\"" ICCID19 \
+  "\"},{\"kind\":\"eid\","                                \
   "\"id\":\"" EID2 "\"}]}"
 
 /* ---- helpers ---- */
 
 /* A request for account with the n fixed devices listed in which (indexes
  * into fixed_devs), and plan when not NULL. */
-static tsesim_request *make_req(const char *account, const char *plan, const int *which,
-                                size_t n) {
+static tsesim_request *make_req(const char *account, const char *plan, const int *which, size_t n) {
   tsesim_request *req = NULL;
   size_t i;
   ck_assert_int_eq(tsesim_request_new(&req, account), TSESIM_OK);
   if (plan) ck_assert_int_eq(tsesim_request_set_service_plan(req, plan), TSESIM_OK);
   for (i = 0; i < n; i++)
-    ck_assert_int_eq(tsesim_request_add_device(req, fixed_devs[which[i]].ids, fixed_devs[which[i]].n),
-                     TSESIM_OK);
+    ck_assert_int_eq(
+        tsesim_request_add_device(req, fixed_devs[which[i]].ids, fixed_devs[which[i]].n),
+        TSESIM_OK);
   return req;
 }
 
@@ -101,10 +103,15 @@ static const struct {
   const char *want;
 } exact_cases[] = {
     {{0}, 1, NULL, "{\"devices\":[" JSON_A "],\"accountName\":\"Acme\"}"},
-    {{1}, 1, "Global IoT_Plan 5",
+    {{1},
+     1,
+     "Global IoT_Plan 5",
      "{\"devices\":[" JSON_B "],\"accountName\":\"Acme\",\"servicePlan\":\"Global IoT_Plan 5\"}"},
     {{2}, 1, "p", "{\"devices\":[" JSON_C "],\"accountName\":\"Acme\",\"servicePlan\":\"p\"}"},
-    {{1, 0}, 2, "Plan", "{\"devices\":[" JSON_B "," JSON_A "],\"accountName\":\"Acme\",\"servicePlan\":\"Plan\"}"},
+    {{1, 0},
+     2,
+     "Plan",
+     "{\"devices\":[" JSON_B "," JSON_A "],\"accountName\":\"Acme\",\"servicePlan\":\"Plan\"}"},
     {{0, 2}, 2, NULL, "{\"devices\":[" JSON_A "," JSON_C "],\"accountName\":\"Acme\"}"},
     {{2, 2}, 2, NULL, "{\"devices\":[" JSON_C "," JSON_C "],\"accountName\":\"Acme\"}"},
 };
@@ -150,19 +157,22 @@ static const struct {
   const char *account;
   const char *plan; /* NULL: not set */
 } escape_cases[] = {
-    {"a\"b\\c/d \xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80", "a\"b\\c/d \xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80"},
+    {"a\"b\\c/d \xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80",
+     "a\"b\\c/d \xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80"},
     {"\"", "\\"},
     {"\\", "\""},
     {"\\\"", "\"\\"},
     {"/", "//"},
     {"\"quoted\" name", NULL},
     {"C:\\path\\", "\\u0041 is not an escape here"},
-    {"\xF0\x9F\x98\x80\xF0\x9F\x98\x80", "\xE2\x82\xAC"},            /* 😀😀 and € */
-    {"\xC3\xA9\xC3\xA8\xC3\xAA", "\xE6\x97\xA5\xE6\x9C\xAC"},         /* éèê and 日本 */
-    {"\xF4\x8F\xBF\xBF", "\xEF\xBF\xBF"},                             /* U+10FFFF, U+FFFF */
+    {"\xF0\x9F\x98\x80\xF0\x9F\x98\x80", "\xE2\x82\xAC"},     /* 😀😀 and € */
+    {"\xC3\xA9\xC3\xA8\xC3\xAA", "\xE6\x97\xA5\xE6\x9C\xAC"}, /* éèê and 日本 */
+    {"\xF4\x8F\xBF\xBF", "\xEF\xBF\xBF"},                     /* U+10FFFF, U+FFFF */
     {"Acme Corp_1 (EU)", "Global IoT_Plan 5 {\"x\":[1]}"},
-    {"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"", /* 32 quotes, 64 once escaped */
-     "\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\"}, /* 64 backslashes, the longest plan */
+    {"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"", /* 32 quotes, 64 once
+                                                                            escaped */
+     "\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\"
+     "\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\\"}, /* 64 backslashes, the longest plan */
 };
 
 START_TEST(test_escaping_round_trip) {
@@ -179,8 +189,8 @@ START_TEST(test_escaping_round_trip) {
                      "imei", "id", IMEI2, "kind", "eid", "id", EID2, "accountName", account,
                      "servicePlan", plan);
   else
-    want = json_pack("{s:[{s:[{s:s,s:s},{s:s,s:s}]}],s:s}", "devices", "deviceIds", "kind",
-                     "imei", "id", IMEI2, "kind", "eid", "id", EID2, "accountName", account);
+    want = json_pack("{s:[{s:[{s:s,s:s},{s:s,s:s}]}],s:s}", "devices", "deviceIds", "kind", "imei",
+                     "id", IMEI2, "kind", "eid", "id", EID2, "accountName", account);
   ck_assert_ptr_nonnull(want);
   ck_assert_msg(json_equal(root, want), "body %s differs from the expected tree", out);
   assert_json_string(json_object_get(root, "accountName"), account);
@@ -313,8 +323,9 @@ START_TEST(test_does_not_change_request) {
   ck_assert_str_eq(first, second);
   ck_assert_uint_eq(len1, len2);
   ck_assert_uint_eq(tsesim_request_device_count(req), 2);
-  ck_assert_str_eq(tsesim_request_errmsg(req),
-                   "device 2: ids[0]: kind mdn is not accepted by a download (only eid, iccid, imei)");
+  ck_assert_str_eq(
+      tsesim_request_errmsg(req),
+      "device 2: ids[0]: kind mdn is not accepted by a download (only eid, iccid, imei)");
   tsesim_free(first);
   tsesim_free(second);
   ck_assert_uint_eq(tsesim__test_alloc_live(), live);

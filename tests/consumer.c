@@ -9,12 +9,12 @@
 #include <string.h>
 #include <tsesim.h>
 
-#define CHECK(cond)                                             \
-  do {                                                          \
-    if (!(cond)) {                                              \
+#define CHECK(cond)                                                  \
+  do {                                                               \
+    if (!(cond)) {                                                   \
       fprintf(stderr, "consumer:%d: failed: %s\n", __LINE__, #cond); \
-      return 1;                                                 \
-    }                                                           \
+      return 1;                                                      \
+    }                                                                \
   } while (0)
 
 /* The client, against the simulator's default credentials. */
@@ -85,9 +85,10 @@ int main(int argc, char **argv) {
   ids[1].id = "352099001761481";
   CHECK(tsesim_request_add_device(req, ids, 2) == TSESIM_OK);
   CHECK(tsesim_request_to_json(&body, &len, req) == TSESIM_OK);
-  CHECK(strcmp(body, "{\"devices\":[{\"deviceIds\":[{\"kind\":\"eid\",\"id\":"
-                     "\"89049032000001000000000000000074\"},{\"kind\":\"imei\",\"id\":"
-                     "\"352099001761481\"}]}],\"accountName\":\"0000123456-00001\"}") == 0);
+  CHECK(strcmp(body,
+               "{\"devices\":[{\"deviceIds\":[{\"kind\":\"eid\",\"id\":"
+               "\"89049032000001000000000000000074\"},{\"kind\":\"imei\",\"id\":"
+               "\"352099001761481\"}]}],\"accountName\":\"0000123456-00001\"}") == 0);
   CHECK(len == strlen(body));
   tsesim_free(body);
   tsesim_request_free(req);

@@ -8,12 +8,12 @@
 #include <string.h>
 
 static int failures = 0;
-#define EXPECT(cond)                                                 \
-  do {                                                               \
-    if (!(cond)) {                                                   \
+#define EXPECT(cond)                                                     \
+  do {                                                                   \
+    if (!(cond)) {                                                       \
       fprintf(stderr, "%s:%d: failed: %s\n", __FILE__, __LINE__, #cond); \
-      failures++;                                                    \
-    }                                                                \
+      failures++;                                                        \
+    }                                                                    \
   } while (0)
 
 #ifndef HEADERTEST_LANG
@@ -33,8 +33,8 @@ int main(void) {
   EXPECT(tsesim_options_init(&filled, TSESIM_OPTIONS_VERSION) == TSESIM_OK);
   EXPECT(filled.version == TSESIM_OPTIONS_VERSION && filled.client_id == NULL);
   EXPECT(v == (unsigned int)TSESIM_VERSION_NUM);
-  EXPECT(TSESIM_VERSION_NUM == ((TSESIM_VERSION_MAJOR << 16) | (TSESIM_VERSION_MINOR << 8) |
-                                TSESIM_VERSION_PATCH));
+  EXPECT(TSESIM_VERSION_NUM ==
+         ((TSESIM_VERSION_MAJOR << 16) | (TSESIM_VERSION_MINOR << 8) | TSESIM_VERSION_PATCH));
   EXPECT(TSESIM_ERRBUF_SIZE == 256 && TSESIM_MAX_DEVICES_PER_REQUEST == 10000);
   EXPECT(TSESIM_OK == 0 && TSESIM_E_UNKNOWN_OUTCOME == 12);
   EXPECT(TSESIM_ID_MDN == 4 && TSESIM_STATUS_WARNING == 3 && TSESIM_ROLE_DEFAULT == 3);

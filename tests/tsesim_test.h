@@ -48,44 +48,44 @@ static inline void tt_expect_str(const char *ctx, const char *field, const char 
  * OUTCHECK is evaluated in failing runs and must hold (e.g. out == NULL).
  * CLEANUP runs after the successful run.
  */
-#define TT_FAIL_EACH_ALLOC(BODY, OUTCHECK, CLEANUP)                                   \
-  do {                                                                                \
-    unsigned long tt_n;                                                               \
-    for (tt_n = 1; tt_n < 100000; tt_n++) {                                           \
-      size_t tt_live0 = tsesim__test_alloc_live();                                    \
-      unsigned long tt_failed;                                                        \
-      tsesim_code rc;                                                                 \
-      tsesim__test_alloc_reset();                                                     \
-      tsesim__test_alloc_fail_at(tt_n);                                               \
-      BODY;                                                                           \
-      tt_failed = tsesim__test_alloc_failed();                                        \
-      tsesim__test_alloc_fail_at(0);                                                  \
-      if (!tt_failed) {                                                               \
+#define TT_FAIL_EACH_ALLOC(BODY, OUTCHECK, CLEANUP)                                    \
+  do {                                                                                 \
+    unsigned long tt_n;                                                                \
+    for (tt_n = 1; tt_n < 100000; tt_n++) {                                            \
+      size_t tt_live0 = tsesim__test_alloc_live();                                     \
+      unsigned long tt_failed;                                                         \
+      tsesim_code rc;                                                                  \
+      tsesim__test_alloc_reset();                                                      \
+      tsesim__test_alloc_fail_at(tt_n);                                                \
+      BODY;                                                                            \
+      tt_failed = tsesim__test_alloc_failed();                                         \
+      tsesim__test_alloc_fail_at(0);                                                   \
+      if (!tt_failed) {                                                                \
         ck_assert_msg(rc == TSESIM_OK, "run %lu: no failure injected but rc=%s", tt_n, \
-                      tsesim_code_name(rc));                                          \
-        CLEANUP;                                                                      \
-        ck_assert_uint_eq(tsesim__test_alloc_live(), tt_live0);                       \
-        break;                                                                        \
-      }                                                                               \
-      ck_assert_msg(rc == TSESIM_E_NOMEM, "allocation %lu failed but rc=%s", tt_n,    \
-                    tsesim_code_name(rc));                                            \
-      ck_assert_msg(OUTCHECK, "allocation %lu failed: outputs not NULL", tt_n);       \
-      ck_assert_msg(tsesim__test_alloc_live() == tt_live0,                            \
-                    "allocation %lu failed: %lu bytes leaked", tt_n,                  \
-                    (unsigned long)(tsesim__test_alloc_live() - tt_live0));           \
-    }                                                                                 \
-    ck_assert_msg(tt_n > 1, "the call made no allocation at all");                    \
+                      tsesim_code_name(rc));                                           \
+        CLEANUP;                                                                       \
+        ck_assert_uint_eq(tsesim__test_alloc_live(), tt_live0);                        \
+        break;                                                                         \
+      }                                                                                \
+      ck_assert_msg(rc == TSESIM_E_NOMEM, "allocation %lu failed but rc=%s", tt_n,     \
+                    tsesim_code_name(rc));                                             \
+      ck_assert_msg(OUTCHECK, "allocation %lu failed: outputs not NULL", tt_n);        \
+      ck_assert_msg(tsesim__test_alloc_live() == tt_live0,                             \
+                    "allocation %lu failed: %lu bytes leaked", tt_n,                   \
+                    (unsigned long)(tsesim__test_alloc_live() - tt_live0));            \
+    }                                                                                  \
+    ck_assert_msg(tt_n > 1, "the call made no allocation at all");                     \
   } while (0)
 
 /* A main for one suite: exits 0 only if every test passed. */
-#define TT_MAIN(suite_fn)                                   \
-  int main(void) {                                          \
-    SRunner *sr = srunner_create(suite_fn());               \
-    int failed;                                             \
-    srunner_run_all(sr, CK_NORMAL);                         \
-    failed = srunner_ntests_failed(sr);                     \
-    srunner_free(sr);                                       \
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;            \
+#define TT_MAIN(suite_fn)                        \
+  int main(void) {                               \
+    SRunner *sr = srunner_create(suite_fn());    \
+    int failed;                                  \
+    srunner_run_all(sr, CK_NORMAL);              \
+    failed = srunner_ntests_failed(sr);          \
+    srunner_free(sr);                            \
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS; \
   }
 
 #endif /* TSESIM_TEST_H */
