@@ -152,10 +152,12 @@ static inline int tt_run_cmd(const char *const *argv) {
 
 /* A self-signed certificate for 127.0.0.1 and localhost (openssl req), and its key. */
 static inline void tt_make_cert(const char *cert_path, const char *key_path) {
-  const char *argv[] = {"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                        "-subj", "/CN=localhost", "-addext",
-                        "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", key_path, "-out",
-                        cert_path, NULL};
+  const char *argv[] = {"openssl",       "req",      "-x509",
+                        "-newkey",       "rsa:2048", "-nodes",
+                        "-days",         "2",        "-subj",
+                        "/CN=localhost", "-addext",  "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                        "-keyout",       key_path,   "-out",
+                        cert_path,       NULL};
   int status = tt_run_cmd(argv);
   ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
                 "openssl req failed (status %d): is openssl installed?", status);
@@ -164,7 +166,7 @@ static inline void tt_make_cert(const char *cert_path, const char *key_path) {
 /* ---- the simulator process ---- */
 
 typedef struct tt_sim {
-  pid_t pid;           /* 0 when not running */
+  pid_t pid; /* 0 when not running */
   int port;
   char dir[PATH_MAX];  /* its temporary directory: port file, stdout, stderr, ... */
   char base[64];       /* "http://127.0.0.1:PORT" */
@@ -223,8 +225,7 @@ static inline void tt_sim_spawn(tt_sim *s, const char *const *args) {
   }
   argv[n] = NULL;
   ck_assert_msg(access(prog, X_OK) == 0 && access(argv[0], X_OK) == 0,
-                "%s: %s (is the simulator built?)", argv[0],
-                strerror(errno));
+                "%s: %s (is the simulator built?)", argv[0], strerror(errno));
   fflush(NULL);
   s->pid = fork();
   ck_assert_int_ne(s->pid, -1);
@@ -512,8 +513,8 @@ static inline const char *tt_jstr(const json_t *o, const char *key) {
 
 /* Asserts a ThingSpace error: status, {"errorCode":code,"errorMessage":"..."}. If
  * msg_has, errorMessage must contain it. */
-static inline void tt_expect_error(const char *ctx, const tt_resp *r, long status,
-                                   const char *code, const char *msg_has) {
+static inline void tt_expect_error(const char *ctx, const tt_resp *r, long status, const char *code,
+                                   const char *msg_has) {
   json_t *j;
   const char *msg;
   tt_expect_status(ctx, r, status);
@@ -835,8 +836,8 @@ static inline void tt_stats_expect(const tt_sim *s, const char *ctx, ...) {
   while ((path = va_arg(ap, const char *)) != NULL) {
     long want = va_arg(ap, long), got = tt_stat_of(j, path);
     if (got != want && off < sizeof msg)
-      off += (size_t)snprintf(msg + off, sizeof msg - off, " %s=%ld (expected %ld)", path, got,
-                              want);
+      off +=
+          (size_t)snprintf(msg + off, sizeof msg - off, " %s=%ld (expected %ld)", path, got, want);
   }
   va_end(ap);
   json_decref(j);
@@ -870,8 +871,8 @@ typedef struct tt_listener {
   pthread_cond_t cv;
   tt_rec *recs;
   size_t n, cap;
-  unsigned status;      /* answer, default 204 */
-  unsigned fail_first;  /* answer fail_status to the next fail_first POSTs */
+  unsigned status;     /* answer, default 204 */
+  unsigned fail_first; /* answer fail_status to the next fail_first POSTs */
   unsigned fail_status;
   unsigned delay_first; /* answer the next delay_first POSTs after delay seconds */
   double delay;
@@ -1082,9 +1083,7 @@ static inline size_t tt_listener_wait(tt_listener *l, size_t n, double timeout) 
   return got;
 }
 
-static inline size_t tt_listener_count(tt_listener *l) {
-  return tt_listener_wait(l, 0, 0);
-}
+static inline size_t tt_listener_count(tt_listener *l) { return tt_listener_wait(l, 0, 0); }
 
 /* A copy of record i (its body lives until tt_listener_stop). */
 static inline tt_rec tt_listener_rec(tt_listener *l, size_t i) {
@@ -1110,8 +1109,8 @@ static inline tsesim_callback *tt_listener_cb(tt_listener *l, size_t i) {
   char err[TSESIM_ERRBUF_SIZE] = "";
   tsesim_callback *cb = NULL;
   tsesim_code rc = tsesim_callback_parse(&cb, r.body, r.len, err);
-  ck_assert_msg(rc == TSESIM_OK, "callback %zu: %s: %s; body %.300s", i, tsesim_code_name(rc),
-                err, r.body);
+  ck_assert_msg(rc == TSESIM_OK, "callback %zu: %s: %s; body %.300s", i, tsesim_code_name(rc), err,
+                r.body);
   ck_assert_msg(r.json, "callback %zu: Content-Type is not application/json", i);
   return cb;
 }
