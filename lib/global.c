@@ -44,8 +44,6 @@ void tsesim_global_cleanup(void) {
 }
 
 #ifdef TSESIM_TEST_HOOKS
-/* The count, for tests/check_thread.c (declared there: nothing else uses it). */
-unsigned long tsesim__test_global_count(void);
 unsigned long tsesim__test_global_count(void) {
   unsigned long n;
   if (pthread_once(&lock_once, make_lock) != 0 || !lock_made) return (unsigned long)-1;

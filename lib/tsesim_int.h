@@ -37,6 +37,8 @@ void tsesim__test_alloc_reset(void);           /* counters to 0, peak to live */
 void tsesim__test_watch_secret(const char *s);
 /* Freed blocks that still held a watched secret, since the last clear. */
 unsigned long tsesim__test_secret_leaks(void);
+/* global.c: the count behind tsesim_global_init, read under its lock. */
+unsigned long tsesim__test_global_count(void);
 #endif
 
 /* ---- secret.c ---- */

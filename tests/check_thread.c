@@ -17,9 +17,6 @@
 #define N_THREADS 8
 #define N_ROUNDS 2000 /* init/cleanup rounds per thread in the hammer test */
 
-/* The count behind tsesim_global_init (global.c, test build only). */
-unsigned long tsesim__test_global_count(void);
-
 /* ---- eight threads, each: init, a client, one download, free, cleanup ---- */
 
 typedef struct dl_worker {
