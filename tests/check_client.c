@@ -148,11 +148,12 @@ typedef struct cl {
   tsesim_client *c;
 } cl;
 
-/* Options for the simulator's default client and user, every hook recording, log level 3. */
-static void cl_init(cl *k, const tt_sim *s) {
+/* Options for the server at base (http://127.0.0.1:port) with the
+ * simulator's default client and user, every hook recording, log level 3. */
+static void cl_init_base(cl *k, const char *base) {
   memset(k, 0, sizeof *k);
   ck_assert_int_eq(tsesim_options_init(&k->o, TSESIM_OPTIONS_VERSION), TSESIM_OK);
-  snprintf(k->url, sizeof k->url, "%s/api", s->base);
+  snprintf(k->url, sizeof k->url, "%s/api", base);
   k->o.base_url = k->url;
   k->o.client_id = SIM_KEY;
   k->o.client_secret = SIM_SECRET;
@@ -168,6 +169,8 @@ static void cl_init(cl *k, const tt_sim *s) {
   k->o.time_payload = &k->t;
   k->t.now = T0_MS;
 }
+
+static void cl_init(cl *k, const tt_sim *s) { cl_init_base(k, s->base); }
 
 static void cl_new(cl *k) {
   tsesim_code rc = tsesim_client_new(&k->c, &k->o);
@@ -1569,23 +1572,7 @@ END_TEST
 
 /* A client of the scripted server st, with the usual recorders. */
 static void cl_stub(cl *k, const tt_stub *st) {
-  memset(k, 0, sizeof *k);
-  ck_assert_int_eq(tsesim_options_init(&k->o, TSESIM_OPTIONS_VERSION), TSESIM_OK);
-  snprintf(k->url, sizeof k->url, "%s/api", st->base);
-  k->o.base_url = k->url;
-  k->o.client_id = SIM_KEY;
-  k->o.client_secret = SIM_SECRET;
-  k->o.username = SIM_USER;
-  k->o.password = SIM_PASS;
-  k->o.log_fn = log_record;
-  k->o.log_payload = &k->log;
-  k->o.log_level = 3;
-  k->o.token_fn = tok_record;
-  k->o.token_payload = &k->toks;
-  k->o.clock_fn = fake_clock;
-  k->o.sleep_fn = fake_sleep;
-  k->o.time_payload = &k->t;
-  k->t.now = T0_MS;
+  cl_init_base(k, st->base);
   cl_new(k);
 }
 
@@ -2228,17 +2215,4 @@ static Suite *suite(void) {
   return s;
 }
 
-int main(void) {
-  SRunner *sr;
-  int failed;
-  if (tsesim_global_init() != TSESIM_OK) {
-    fprintf(stderr, "tsesim_global_init failed\n");
-    return EXIT_FAILURE;
-  }
-  sr = srunner_create(suite());
-  srunner_run_all(sr, CK_NORMAL);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  tsesim_global_cleanup();
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TT_MAIN_GLOBAL(suite)

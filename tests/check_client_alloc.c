@@ -360,17 +360,4 @@ static Suite *suite(void) {
   return s;
 }
 
-int main(void) {
-  SRunner *sr;
-  int failed;
-  if (tsesim_global_init() != TSESIM_OK) {
-    fprintf(stderr, "tsesim_global_init failed\n");
-    return EXIT_FAILURE;
-  }
-  sr = srunner_create(suite());
-  srunner_run_all(sr, CK_NORMAL);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  tsesim_global_cleanup();
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TT_MAIN_GLOBAL(suite)

@@ -88,4 +88,22 @@ static inline void tt_expect_str(const char *ctx, const char *field, const char 
     return failed ? EXIT_FAILURE : EXIT_SUCCESS; \
   }
 
+/* The same, between tsesim_global_init and tsesim_global_cleanup: for the
+ * suites whose clients talk HTTP. */
+#define TT_MAIN_GLOBAL(suite_fn)                      \
+  int main(void) {                                    \
+    SRunner *sr;                                      \
+    int failed;                                       \
+    if (tsesim_global_init() != TSESIM_OK) {          \
+      fprintf(stderr, "tsesim_global_init failed\n"); \
+      return EXIT_FAILURE;                            \
+    }                                                 \
+    sr = srunner_create(suite_fn());                  \
+    srunner_run_all(sr, CK_NORMAL);                   \
+    failed = srunner_ntests_failed(sr);               \
+    srunner_free(sr);                                 \
+    tsesim_global_cleanup();                          \
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;      \
+  }
+
 #endif /* TSESIM_TEST_H */
