@@ -643,7 +643,7 @@ START_TEST(test_new_v2_args) {
                 "no M2M credentials: set username and password, or session_token");
   /* what a header may hold: every printable byte in a token, spaces in the user agent */
   {
-    char tok[0x7F - 0x21 + 1];
+    static char tok[0x7F - 0x21 + 1]; /* static: o keeps pointing at it after this block */
     int b;
     for (b = 0x21; b < 0x7F; b++) tok[b - 0x21] = (char)b;
     tok[sizeof tok - 1] = '\0';
