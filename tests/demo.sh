@@ -3,7 +3,7 @@
 # does what it says: reports each bad CSV row by its line number, prints the
 # request body of the good rows, and a parsed sample callback.
 set -eu
-out=$("$top_builddir/examples/demo" "$top_srcdir/examples/devices.csv" \
+out=$(${RUN_EXAMPLE:-} "$top_builddir/examples/demo" "$top_srcdir/examples/devices.csv" \
       "$top_srcdir/examples/sample_callback.json")
 fail() { echo "demo: $1" >&2; printf '%s\n' "$out" >&2; exit 1; }
 expect() { printf '%s\n' "$out" | grep -qF -- "$1" || fail "missing: $1"; }
@@ -25,7 +25,7 @@ expect "attempt     1 of 4"
 expect "device      mdn    5555550100"
 expect "profile     state ACTIVE, status ENABLE, role LOCAL"
 # A missing file is an error, not an empty request.
-if "$top_builddir/examples/demo" /nonexistent.csv >/dev/null 2>&1; then
+if ${RUN_EXAMPLE:-} "$top_builddir/examples/demo" /nonexistent.csv >/dev/null 2>&1; then
   fail "a missing CSV file did not fail"
 fi
 echo "demo: bad rows reported by line, body and callback printed"

@@ -18,7 +18,7 @@ awk '/^```c$/ {on=1; next} /^```$/ {if (on) exit} on' "$readme" > "$dir/readme.c
 if ! diff -u "$top_srcdir/examples/readme_example.c" "$dir/readme.c" >&2; then
   fail "the README's C example differs from examples/readme_example.c"
 fi
-out=$("$top_builddir/examples/readme_example" "$base")
+out=$(${RUN_EXAMPLE:-} "$top_builddir/examples/readme_example" "$base")
 printf '%s\n' "$out" | grep -qE '^requestId [0-9a-f-]{36}$' || fail "the example printed: $out"
 
 # The sh blocks, each in the scratch directory; a simulator a block leaves
