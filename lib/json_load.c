@@ -382,6 +382,20 @@ out:
   return rc;
 }
 
+/* One json_loadb; *oom when jansson said, or errno shows, that memory ran
+ * out. jansson does not report every failed allocation: its lexer drops a
+ * failed append to its token buffer and a failed string copy surfaces as
+ * "invalid token"; malloc's ENOMEM is seen unless a number came after it. */
+static json_t *load(const char *body, size_t len, size_t flags, json_error_t *err, int *oom) {
+  json_t *root;
+  errno = 0;
+  memset(err, 0, sizeof *err);
+  root = json_loadb(body, len, flags | JSON_DECODE_ANY, err);
+  *oom = errno == ENOMEM ||
+         (!root && (json_error_code(err) == json_error_out_of_memory || err->text[0] == '\0'));
+  return root;
+}
+
 tsesim_code tsesim__json_load(json_t **out, const char *body, size_t len, char *errbuf) {
   json_error_t err;
   const char *nul;
@@ -403,18 +417,19 @@ tsesim_code tsesim__json_load(json_t **out, const char *body, size_t len, char *
                        (unsigned long)(nul - body));
     return TSESIM_E_PARSE;
   }
-  /* jansson does not report every failed allocation: its lexer drops a
-   * failed append to its token buffer (a string can come back with a byte
-   * missing) and a failed string copy surfaces as "invalid token". malloc
-   * sets errno to ENOMEM when it fails, so that is what decides; errno is
-   * restored for the caller. */
   saved_errno = errno;
-  errno = 0;
-  memset(&err, 0, sizeof err);
-  root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
-  oom = errno == ENOMEM ||
-        (!root && (json_error_code(&err) == json_error_out_of_memory || err.text[0] == '\0'));
-  if (root && !oom && tsesim__json_verify(root, body, len)) oom = 1;
+  /* The common case first, without JSON_REJECT_DUPLICATES: that flag costs
+   * jansson a hash lookup per key, as much as the whole check against the
+   * body, and the check finds duplicates anyway (it counts every member, and
+   * jansson keeps one of two equal keys). A tree the check passes is the
+   * body exactly; anything else (a duplicate key, invalid JSON, a lost byte)
+   * is read again strictly, for the exact error. */
+  root = load(body, len, 0, &err, &oom);
+  if (!oom && !(root && tsesim__json_verify(root, body, len) == 0)) {
+    json_decref(root);
+    root = load(body, len, JSON_REJECT_DUPLICATES, &err, &oom);
+    if (root && !oom && tsesim__json_verify(root, body, len)) oom = 1;
+  }
   errno = saved_errno;
   if (oom) {
     json_decref(root);

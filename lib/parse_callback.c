@@ -31,8 +31,14 @@ typedef struct segment {
   size_t index;
 } segment;
 
+#define SEEN_MAX 64
+
 typedef struct walker {
-  int fill;              /* 0: check and measure, 1: copy */
+  int fill; /* 0: check and measure, 1: copy */
+  /* The members the measuring walk looked up, in order, so that the copying
+   * walk (the same code over the same tree) does not hash every key again. */
+  const json_t *seen[SEEN_MAX];
+  size_t n_lookups;
   size_t n_ids;          /* device ids, both arrays */
   size_t n_bytes;        /* string bytes with their NULs */
   tsesim_device_id *ids; /* fill: next free id */
@@ -41,6 +47,17 @@ typedef struct walker {
   segment path[8]; /* deep enough for every known field */
   size_t depth;
 } walker;
+
+/* json_object_get(obj, key), the copying walk's answered from the measuring
+ * walk's: the n-th lookup of one walk is the n-th of the other. */
+static const json_t *member(walker *w, const json_t *obj, const char *key) {
+  size_t n = w->n_lookups++;
+  const json_t *v;
+  if (w->fill && n < SEEN_MAX) return w->seen[n];
+  v = json_object_get(obj, key);
+  if (!w->fill && n < SEEN_MAX) w->seen[n] = v;
+  return v;
+}
 
 static size_t push_key(walker *w, const char *key) {
   size_t old = w->depth;
@@ -102,7 +119,7 @@ static const char *copy_str(walker *w, const json_t *v) {
 
 /* An optional string member: absent leaves *dst NULL. */
 static int opt_string(walker *w, const json_t *obj, const char *key, const char **dst) {
-  const json_t *v = json_object_get(obj, key);
+  const json_t *v = member(w, obj, key);
   size_t old;
   int rc = 0;
   if (!v || json_is_null(v)) return 0; /* null: absent */
@@ -117,7 +134,7 @@ static int opt_string(walker *w, const json_t *obj, const char *key, const char 
 
 /* A count: a non-negative integer or a string of digits; -1 when absent. */
 static int opt_count(walker *w, const json_t *obj, const char *key, long *dst) {
-  const json_t *v = json_object_get(obj, key);
+  const json_t *v = member(w, obj, key);
   size_t old;
   int rc = 0;
   *dst = -1;
@@ -158,7 +175,7 @@ static int opt_count(walker *w, const json_t *obj, const char *key, long *dst) {
 /* An optional array of {"kind","id"} objects. */
 static int opt_ids(walker *w, const json_t *obj, const char *key, const tsesim_device_id **dst,
                    size_t *n_dst) {
-  const json_t *arr = json_object_get(obj, key);
+  const json_t *arr = member(w, obj, key);
   size_t old, i, n;
   tsesim_device_id *out = w->ids;
   int rc = 0;
@@ -177,7 +194,7 @@ static int opt_ids(walker *w, const json_t *obj, const char *key, const tsesim_d
     size_t at = push_index(w, i);
     if (!json_is_object(el)) {
       rc = wrong_type(w, "an object", el);
-    } else if (!(kind = json_object_get(el, "kind")) || !(id = json_object_get(el, "id"))) {
+    } else if (!(kind = member(w, el, "kind")) || !(id = member(w, el, "id"))) {
       push_key(w, json_object_get(el, "kind") ? "id" : "kind");
       rc = fail(w, "missing");
     } else if (!json_is_string(kind)) {
@@ -210,7 +227,7 @@ done:
 }
 
 static int opt_object(walker *w, const json_t *obj, const char *key, const json_t **dst) {
-  const json_t *v = json_object_get(obj, key);
+  const json_t *v = member(w, obj, key);
   *dst = NULL;
   if (!v || json_is_null(v)) return 0; /* null: absent */
   if (!json_is_object(v)) {
@@ -245,7 +262,7 @@ static int walk(walker *w, const json_t *root, block *b) {
   tsesim_callback *cb = &b->cb;
   size_t old;
 
-  rid = json_object_get(root, "requestId");
+  rid = member(w, root, "requestId");
   if (!rid) {
     tsesim__errbuf_set(w->errbuf, "requestId: missing");
     return -1;
@@ -334,6 +351,7 @@ tsesim_code tsesim_callback_parse(tsesim_callback **out, const char *body, size_
   }
   memset(b, 0, sizeof *b);
   w.fill = 1;
+  w.n_lookups = 0;
   w.ids = (tsesim_device_id *)(b + 1);
   w.pool = (char *)(w.ids + w.n_ids);
   walk(&w, root, b); /* cannot fail: the same tree passed above */
