@@ -25,8 +25,13 @@ fi
 [ -x configure ] && [ configure -nt configure.ac ] && [ configure -nt Makefile.am ] || autoreconf -fi
 mkdir -p _build
 cd _build
-if [ ! -f Makefile ] || [ "$(sed -n 's/^prefix = //p' Makefile)" != "$prefix" ]; then
+if [ ! -f Makefile ]; then
   ../configure --quiet --prefix="$prefix"
+elif [ "$(sed -n 's/^prefix = //p' Makefile)" != "$prefix" ]; then
+  # libtool writes the library directory into what it links (libtsesim.la,
+  # the programs' run path): a build for another prefix is linked again.
+  ../configure --quiet --prefix="$prefix"
+  make clean >/dev/null
 fi
 make -j"$(nproc)"
 
