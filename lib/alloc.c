@@ -64,19 +64,24 @@ static void account(size_t add, size_t sub) {
   }
 }
 
+static char *watched[15];
+static unsigned long leaks;
+static int watching;
+
 void *tsesim__malloc(size_t size) {
   hdr *h;
   if (should_fail() || size > (size_t)-1 - sizeof(hdr)) return NULL;
   h = malloc(sizeof(hdr) + size);
   if (!h) return NULL;
   h->size = size;
+  /* While secrets are watched, every freed block is searched whole, also
+   * the bytes the library never wrote (a buffer made before an answer of
+   * unknown length): they start as zeros, so that the search reads only
+   * defined memory and valgrind stays meaningful. */
+  if (watching) memset(h + 1, 0, size);
   account(size, 0);
   return h + 1;
 }
-
-static char *watched[15];
-static unsigned long leaks;
-static int watching;
 
 void tsesim__test_watch_secret(const char *s) {
   size_t i;
