@@ -40,6 +40,11 @@ static inline void tt_expect_str(const char *ctx, const char *field, const char 
 }
 
 /*
+ * The rule: every public call gets an allocation-failure loop in the change
+ * that adds it (a call that never allocates gets a test that counts none).
+ * Calls that talk HTTP have theirs in check_client_alloc.c, against the
+ * simulator, where the code a failure may give depends on what was sent.
+ *
  * The allocation-failure loop. BODY runs once per n = 1, 2, ... with the
  * n-th allocation made to fail; it must set `rc` and must leave every
  * output it owns freed or NULL when rc != TSESIM_OK. The loop asserts that
