@@ -93,22 +93,6 @@ static tsesim_code check_header_option(const char *name, const char *v, unsigned
   return TSESIM_OK;
 }
 
-/* 1 when host is a dotted-quad literal in 127.0.0.0/8: exactly four parts,
- * each 0-255 in decimal without leading zeros (which some parsers read as
- * octal). */
-static int loopback_ipv4(const char *host) {
-  const char *p = host;
-  int part;
-  for (part = 0; part < 4; part++) {
-    unsigned v = 0, digits = 0;
-    if (part && *p++ != '.') return 0;
-    for (; *p >= '0' && *p <= '9' && digits < 4; p++, digits++) v = v * 10 + (unsigned)(*p - '0');
-    if (!digits || digits > 3 || v > 255 || (digits > 1 && p[-(int)digits] == '0')) return 0;
-    if (part == 0 && v != 127) return 0;
-  }
-  return *p == '\0';
-}
-
 /* base_url: https://, or http:// to a loopback host, compared after libcurl
  * has parsed the URL (it is libcurl that connects): the host it found must be
  * 127.x.x.x, [::1] or localhost, and must be written so in the URL itself,
@@ -163,7 +147,7 @@ static tsesim_code check_base_url(const char *url, int any_host, char *errbuf) {
     }
     n = (size_t)(end - raw);
     ok = !zone && strlen(host) == n && strncmp(raw, host, n) == 0 &&
-         (strcmp(host, "[::1]") == 0 || loopback_ipv4(host));
+         (strcmp(host, "[::1]") == 0 || tsesim__loopback_ipv4(host));
     if (!ok && !zone && n == 9 && strlen(host) == 9) { /* localhost, in any case */
       char written[10];
       memcpy(written, raw, 9);

@@ -50,6 +50,12 @@ int tsesim__ct_equal(const void *a, size_t alen, const void *b, size_t blen);
 /* The same for NUL-terminated strings; two NULLs are equal, one is not. */
 int tsesim__ct_streq(const char *expected, const char *given);
 
+/* ---- loopback.c ---- */
+/* 1 when host is a dotted-quad literal in 127.0.0.0/8: exactly four parts,
+ * each 0-255 in decimal without leading zeros (which some parsers read as
+ * octal); else 0. */
+int tsesim__loopback_ipv4(const char *host);
+
 /* ---- error.c ---- */
 /* Writes a formatted reason into errbuf (TSESIM_ERRBUF_SIZE bytes) if it is
  * not NULL, truncating safely. */

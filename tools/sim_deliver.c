@@ -19,6 +19,7 @@
 #include <strings.h>
 
 #include "sim.h"
+#include "tsesim_int.h"
 
 typedef struct item {
   struct item *next;
@@ -57,22 +58,6 @@ struct sim_deliver {
   unsigned n_xfers, running;
 };
 
-/* A dotted quad of four decimal parts, each 0-255, the first 127. */
-static int is_loopback_quad(const char *h) {
-  int parts = 0;
-  unsigned first = 0;
-  while (parts < 4) {
-    unsigned v = 0;
-    int digits = 0;
-    while (*h >= '0' && *h <= '9' && digits < 4) v = v * 10 + (unsigned)(*h++ - '0'), digits++;
-    if (!digits || digits > 3 || v > 255) return 0;
-    if (!parts) first = v;
-    parts++;
-    if (parts < 4 && *h++ != '.') return 0;
-  }
-  return !*h && first == 127;
-}
-
 int sim_url_is_loopback(const char *url) {
   CURLU *u = curl_url();
   char *scheme = NULL, *host = NULL;
@@ -91,7 +76,7 @@ int sim_url_is_loopback(const char *url) {
       inner[n - 2] = '\0';
       ok = inet_pton(AF_INET6, inner, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
     } else {
-      ok = is_loopback_quad(host);
+      ok = tsesim__loopback_ipv4(host);
     }
   }
   curl_free(scheme);
