@@ -123,26 +123,35 @@ END_TEST
 
 /* ---- login and logout ---- */
 
-START_TEST(test_login_alloc) {
-  tt_sim *s = tt_sim_start(NULL);
+/* call over a fresh client each run, the n-th allocation failing (after a
+ * login first when logged_in): OK, or NOMEM when an allocation failed; then
+ * the same call again succeeds, for a failure leaves the client usable (and
+ * after a failed logout the session is still the client's to end). */
+static void session_call_loop(const tt_sim *s, const char *what,
+                              tsesim_code (*call)(tsesim_client *), int logged_in) {
   unsigned long n;
   for (n = 1; n < MAX_RUNS; n++) {
     size_t live0 = tsesim__test_alloc_live();
     tsesim_client *c = client_for(s);
     tsesim_code rc;
     int failed;
+    if (logged_in) ck_assert_int_eq(tsesim_client_login(c), TSESIM_OK);
     arm(n);
-    rc = tsesim_client_login(c);
+    rc = call(c);
     failed = disarm();
-    ck_assert_msg(rc == TSESIM_OK || (failed && rc == TSESIM_E_NOMEM), "login, run %lu: %s (%s)", n,
-                  tsesim_code_name(rc), tsesim_client_errmsg(c));
-    if (rc != TSESIM_OK) /* the client is not broken by it */
-      ck_assert_int_eq(tsesim_client_login(c), TSESIM_OK);
+    ck_assert_msg(rc == TSESIM_OK || (failed && rc == TSESIM_E_NOMEM), "%s, run %lu: %s (%s)", what,
+                  n, tsesim_code_name(rc), tsesim_client_errmsg(c));
+    if (rc != TSESIM_OK) ck_assert_int_eq(call(c), TSESIM_OK);
     tsesim_client_free(c);
-    expect_no_leak("login", n, live0);
+    expect_no_leak(what, n, live0);
     if (!failed) break;
   }
   ck_assert_uint_gt(n, 1);
+}
+
+START_TEST(test_login_alloc) {
+  tt_sim *s = tt_sim_start(NULL);
+  session_call_loop(s, "login", tsesim_client_login, 0);
   tt_stats_expect(s, "login loop", TT_ST("logins.refused", 0), TT_ST("tokens.refused", 0), NULL);
   ck_assert_int_eq(tt_sim_stop(s), 0);
 }
@@ -150,26 +159,7 @@ END_TEST
 
 START_TEST(test_logout_alloc) {
   tt_sim *s = tt_sim_start(NULL);
-  unsigned long n;
-  for (n = 1; n < MAX_RUNS; n++) {
-    size_t live0 = tsesim__test_alloc_live();
-    tsesim_client *c = client_for(s);
-    tsesim_code rc;
-    int failed;
-    ck_assert_int_eq(tsesim_client_login(c), TSESIM_OK);
-    arm(n);
-    rc = tsesim_client_logout(c);
-    failed = disarm();
-    ck_assert_msg(rc == TSESIM_OK || (failed && rc == TSESIM_E_NOMEM), "logout, run %lu: %s (%s)",
-                  n, tsesim_code_name(rc), tsesim_client_errmsg(c));
-    if (!failed) ck_assert_int_eq(rc, TSESIM_OK);
-    /* after a failed logout the session is still the client's to end */
-    if (rc != TSESIM_OK) ck_assert_int_eq(tsesim_client_logout(c), TSESIM_OK);
-    tsesim_client_free(c);
-    expect_no_leak("logout", n, live0);
-    if (!failed) break;
-  }
-  ck_assert_uint_gt(n, 1);
+  session_call_loop(s, "logout", tsesim_client_logout, 1);
   ck_assert_int_eq(tt_sim_stop(s), 0);
 }
 END_TEST
