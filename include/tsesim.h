@@ -55,9 +55,10 @@ typedef enum tsesim_code {
   TSESIM_E_AUTH,      /* credentials refused: OAuth client, or M2M login (see the client) */
   TSESIM_E_HTTP, /* an answer the API does not document: a 3xx, an oversized body, a non-JSON 2xx */
   TSESIM_E_API,  /* any 4xx/5xx answer (JSON or not): see tsesim_client_last_error */
-  TSESIM_E_RATE_LIMITED,   /* still 429/503 after the allowed attempts */
-  TSESIM_E_UNKNOWN_OUTCOME /* the download was sent and no complete answer came (reset, timeout,
+  TSESIM_E_RATE_LIMITED,    /* still 429/503 after the allowed attempts */
+  TSESIM_E_UNKNOWN_OUTCOME, /* the download was sent and no complete answer came (reset, timeout,
                               truncated body): it may have been acted on; never re-sent */
+  TSESIM_E_JOURNAL          /* the journal could not be opened, read or written (see its errmsg) */
   /* append only */
 } tsesim_code;
 
@@ -276,6 +277,129 @@ TSESIM_EXTERN tsesim_code tsesim_client_unregister_callback(tsesim_client *clien
 TSESIM_EXTERN const char *tsesim_client_errmsg(const tsesim_client *client);
 /* The HTTP answer of the last failure, or NULL when it had none. Borrowed. */
 TSESIM_EXTERN const tsesim_api_error *tsesim_client_last_error(const tsesim_client *client);
+
+/* ---- device files ---- */
+typedef struct tsesim_rows tsesim_rows; /* opaque: the rows of a device file */
+
+/* Frozen: one data row of a device file, valid or not. */
+typedef struct tsesim_row {
+  unsigned long line; /* 1-based line of the file where the row starts */
+  const char *eid;    /* the cells as read; NULL when empty or when there is no such column */
+  const char *iccid;
+  const char *imei;
+  const char *error; /* NULL: a valid row, added to the request; else why it was rejected,
+                      * naming the field (`imei "3520...": not a digit at position 15`,
+                      * `eid repeats line 4`) */
+  size_t device;     /* a valid row: its device's index in the request */
+} tsesim_row;
+
+/**
+ * Reads a device file (CSV, RFC 4180 quoting, UTF-8; a leading BOM is
+ * skipped, CRLF accepted) and adds every valid row to req, in file order.
+ * The first line names the columns, case-insensitively and in any order:
+ * "eid" and at least one of "iccid" and "imei"; others are ignored. An
+ * empty cell means absent; blank lines are skipped. A row is checked as
+ * tsesim_request_add_device checks a device; a row whose eid an earlier row
+ * holds is rejected too ("eid repeats line N"). Rejected rows are kept in
+ * *out with their reason and are not added.
+ * @param[out] out every data row (free with tsesim_rows_free), NULL on failure.
+ * @param req the request the valid rows are added to.
+ * @param data, len the file's bytes (not NUL-terminated; never kept).
+ * @param errbuf TSESIM_ERRBUF_SIZE bytes or NULL; on failure `line N: why`.
+ * @return TSESIM_OK (even when rows were rejected: see tsesim_rows_rejected);
+ *         TSESIM_E_INVAL for a file that is not a device file (no header,
+ *         no eid column, neither iccid nor imei, no data row, a quote left
+ *         open, invalid UTF-8); TSESIM_E_NOMEM. On failure req is as it was.
+ */
+TSESIM_EXTERN tsesim_code tsesim_rows_parse_csv(tsesim_rows **out, tsesim_request *req,
+                                                const char *data, size_t len, char *errbuf);
+/** As tsesim_rows_parse_csv, reading the file at path. An unreadable file
+ * is TSESIM_E_INVAL, errbuf naming the path and the system's reason. */
+TSESIM_EXTERN tsesim_code tsesim_rows_read_csv(tsesim_rows **out, tsesim_request *req,
+                                               const char *path, char *errbuf);
+/** Number of data rows, valid and rejected; 0 for NULL. */
+TSESIM_EXTERN size_t tsesim_rows_count(const tsesim_rows *rows);
+/** Number of rejected rows; 0 for NULL. */
+TSESIM_EXTERN size_t tsesim_rows_rejected(const tsesim_rows *rows);
+/** Row i (0-based, file order), borrowed until rows is freed; NULL when out of range. */
+TSESIM_EXTERN const tsesim_row *tsesim_rows_get(const tsesim_rows *rows, size_t i);
+TSESIM_EXTERN void tsesim_rows_free(tsesim_rows *rows); /* NULL ok */
+
+/* ---- the journal and jobs ---- */
+typedef struct tsesim_journal tsesim_journal; /* opaque: one SQLite connection */
+
+/**
+ * Opens the journal at path, an SQLite database, creating it (mode 0600)
+ * when it does not exist. See tsesim-journal(5) for its schema.
+ * @param[out] out the journal (close with tsesim_journal_close), NULL on failure.
+ * @param errbuf TSESIM_ERRBUF_SIZE bytes or NULL; on failure why.
+ * @return TSESIM_OK, TSESIM_E_INVAL (path NULL or empty), TSESIM_E_JOURNAL
+ *         (cannot be opened or created, not a journal, or made by a newer
+ *         version of the library), TSESIM_E_NOMEM.
+ */
+TSESIM_EXTERN tsesim_code tsesim_journal_open(tsesim_journal **out, const char *path, char *errbuf);
+/** Why the last call that used the journal failed. Borrowed. */
+TSESIM_EXTERN const char *tsesim_journal_errmsg(const tsesim_journal *journal);
+TSESIM_EXTERN void tsesim_journal_close(tsesim_journal *journal); /* NULL ok */
+
+/* What a job's progress function is told: after each chunk changes state,
+ * and at least once a second while chunks are in flight. Device counts are
+ * of the valid devices, by the state of their chunk. Borrowed for the call. */
+typedef struct tsesim_job_progress {
+  size_t devices;                                     /* valid devices in the job */
+  size_t queued, sending, accepted, unknown, refused; /* devices, by chunk state */
+  size_t chunks, chunks_done; /* chunks_done: accepted, unknown or refused */
+  unsigned long long bytes;   /* request bytes sent by this call */
+  long chunk;                 /* the chunk (0-based) that just changed, -1 for a periodic report */
+  const char *state;      /* its new state: "sending", "accepted", "unknown", "refused", "queued" */
+  const char *request_id; /* accepted: its requestId; else NULL */
+  const char *error;      /* unknown, refused, queued: why; else NULL */
+} tsesim_job_progress;
+typedef void (*tsesim_progress_fn)(const tsesim_job_progress *progress, void *payload);
+
+typedef struct tsesim_job_options {
+  unsigned int version;           /* first, always: TSESIM_JOB_OPTIONS_VERSION */
+  size_t chunk_size;              /* devices per download, 1..10000; 0: 10000, or what the job
+                                   * recorded. Fixed when the job is first recorded. */
+  unsigned int in_flight;         /* downloads on the wire at once; 0: 4 */
+  int resend_unknown;             /* 1: send unknown chunks again (they may be downloaded twice) */
+  const tsesim_rows *rows;        /* the device file req was read from, to record every row and
+                                   * its line; NULL: device i is line i + 1 and no row was rejected */
+  tsesim_progress_fn progress_fn; /* NULL: none; runs inside tsesim_job_submit */
+  void *progress_payload;
+} tsesim_job_options;
+#define TSESIM_JOB_OPTIONS_VERSION 1
+#define TSESIM_JOB_OPTIONS_INIT \
+  { TSESIM_JOB_OPTIONS_VERSION, 0, 0, 0, NULL, NULL, NULL }
+/* Fills opts with the defaults of that version. TSESIM_E_INVAL for NULL or a
+ * version outside 1..TSESIM_JOB_OPTIONS_VERSION. */
+TSESIM_EXTERN tsesim_code tsesim_job_options_init(tsesim_job_options *opts, unsigned int version);
+
+/**
+ * Submits a request of any size as the job job_name: chunks of chunk_size
+ * devices in the request's order, up to in_flight downloads at once on the
+ * client's connections and tokens. Each chunk's state is recorded in the
+ * journal, durably, before it is acted on: "sending" is committed before
+ * the first byte of its download leaves. A chunk ends accepted (with its
+ * requestId), refused (a 4xx but 429, the error kept), unknown (it may have
+ * been acted on: never sent again unless resend_unknown), or back to queued
+ * (certainly not acted on). A second call with the same job name sends only
+ * the queued chunks (and the unknown ones with resend_unknown); a chunk
+ * found "sending" after a crash is unknown.
+ * @return the first that applies: TSESIM_E_INVAL, TSESIM_E_NOMEM or
+ *         TSESIM_E_JOURNAL before anything was sent (a job name recorded
+ *         with other devices, account, plan or chunk size is TSESIM_E_INVAL);
+ *         TSESIM_E_AUTH (credentials refused: the job stopped);
+ *         TSESIM_E_JOURNAL (the journal failed: the job stopped);
+ *         the code that left a chunk queued (TSESIM_E_RATE_LIMITED,
+ *         TSESIM_E_TRANSPORT, ...): run it again later;
+ *         TSESIM_E_UNKNOWN_OUTCOME (a chunk is unknown);
+ *         TSESIM_E_API (a chunk was refused);
+ *         TSESIM_OK (every chunk accepted). tsesim_client_errmsg says why.
+ */
+TSESIM_EXTERN tsesim_code tsesim_job_submit(tsesim_client *client, tsesim_journal *journal,
+                                            const char *job_name, const tsesim_request *req,
+                                            const tsesim_job_options *opts);
 
 /* ---- callbacks ---- */
 typedef enum tsesim_status {

@@ -7,20 +7,21 @@
 
 #include "tsesim_int.h"
 
-#define TSESIM__CODE_MAP(X)                                                          \
-  X(TSESIM_OK, "success")                                                            \
-  X(TSESIM_E_INVAL, "invalid argument or input data")                                \
-  X(TSESIM_E_NOMEM, "out of memory")                                                 \
-  X(TSESIM_E_LIMIT, "a documented limit was exceeded")                               \
-  X(TSESIM_E_PARSE, "not valid JSON, or not the expected shape")                     \
-  X(TSESIM_E_TRANSPORT, "could not connect or send")                                 \
-  X(TSESIM_E_TIMEOUT, "timed out")                                                   \
-  X(TSESIM_E_TLS, "TLS certificate or handshake failure")                            \
-  X(TSESIM_E_AUTH, "credentials refused")                                            \
-  X(TSESIM_E_HTTP, "an HTTP answer the API does not document")                       \
-  X(TSESIM_E_API, "the API answered with an error")                                  \
-  X(TSESIM_E_RATE_LIMITED, "rate limited: still refused after the allowed attempts") \
-  X(TSESIM_E_UNKNOWN_OUTCOME, "sent, but no complete answer came: the outcome is unknown")
+#define TSESIM__CODE_MAP(X)                                                                \
+  X(TSESIM_OK, "success")                                                                  \
+  X(TSESIM_E_INVAL, "invalid argument or input data")                                      \
+  X(TSESIM_E_NOMEM, "out of memory")                                                       \
+  X(TSESIM_E_LIMIT, "a documented limit was exceeded")                                     \
+  X(TSESIM_E_PARSE, "not valid JSON, or not the expected shape")                           \
+  X(TSESIM_E_TRANSPORT, "could not connect or send")                                       \
+  X(TSESIM_E_TIMEOUT, "timed out")                                                         \
+  X(TSESIM_E_TLS, "TLS certificate or handshake failure")                                  \
+  X(TSESIM_E_AUTH, "credentials refused")                                                  \
+  X(TSESIM_E_HTTP, "an HTTP answer the API does not document")                             \
+  X(TSESIM_E_API, "the API answered with an error")                                        \
+  X(TSESIM_E_RATE_LIMITED, "rate limited: still refused after the allowed attempts")       \
+  X(TSESIM_E_UNKNOWN_OUTCOME, "sent, but no complete answer came: the outcome is unknown") \
+  X(TSESIM_E_JOURNAL, "the journal could not be opened, read or written")
 
 const char *tsesim_strerror(tsesim_code code) {
   switch (code) {

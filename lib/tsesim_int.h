@@ -109,6 +109,56 @@ struct tsesim_request {
   char errmsg[TSESIM_ERRBUF_SIZE];
 };
 
+/* ---- builder.c, for the readers ---- */
+/* Drops the devices from index n on (n <= count): a reader that fails puts
+ * the request back as it found it. */
+void tsesim__request_truncate(tsesim_request *req, size_t n);
+
+/* ---- journal.c: the SQLite journal (tsesim-journal(5)) ---- */
+#define TSESIM__JOURNAL_VERSION 1 /* PRAGMA user_version of the schema this library writes */
+typedef enum tsesim__chunk_state {
+  TSESIM__CHUNK_QUEUED = 0,
+  TSESIM__CHUNK_SENDING,
+  TSESIM__CHUNK_ACCEPTED,
+  TSESIM__CHUNK_UNKNOWN,
+  TSESIM__CHUNK_REFUSED
+} tsesim__chunk_state;
+/* "queued", "sending", ...: the names stored in chunk.state. */
+const char *tsesim__chunk_state_name(int state);
+
+typedef struct tsesim__job_rec {
+  long long id; /* job.id */
+  size_t chunk_size, n_chunks, n_devices, n_rows;
+} tsesim__job_rec;
+
+/* Finds the job name, or records it: the job, every row (rows, or the
+ * request's devices as lines 1..n when rows is NULL) and every chunk, queued,
+ * in one durable transaction. A recorded job must match: the account, the
+ * plan, the rows (a fingerprint of every row's line, ids and validity) and,
+ * when chunk_size is not 0, the chunk size; else TSESIM_E_INVAL, errmsg
+ * naming what differs. Chunks found "sending" become "unknown" (a crash cut
+ * them off), durably, before it returns. chunk_size 0 means 10000 for a new
+ * job. TSESIM_E_JOURNAL, TSESIM_E_NOMEM, with tsesim_journal_errmsg set. */
+tsesim_code tsesim__journal_job_begin(tsesim_journal *j, const char *name,
+                                      const tsesim_request *req, const tsesim_rows *rows,
+                                      size_t chunk_size, tsesim__job_rec *out);
+/* The state of every chunk of the job: states[0..n_chunks). */
+tsesim_code tsesim__journal_chunk_states(tsesim_journal *j, const tsesim__job_rec *job,
+                                         unsigned char *states);
+typedef struct tsesim__chunk_change {
+  size_t seq;             /* the chunk, 0-based */
+  int state;              /* tsesim__chunk_state */
+  const char *request_id; /* accepted: its requestId; else NULL */
+  long http_status;       /* the answer's status, 0 when none */
+  const char *error;      /* refused, unknown, queued: why; NULL otherwise */
+} tsesim__chunk_change;
+/* Records n chunk changes in one transaction, committed with
+ * synchronous=FULL: on TSESIM_OK they are on disk. "sending" also counts
+ * an attempt (chunk.attempts). TSESIM_E_JOURNAL or TSESIM_E_NOMEM, nothing
+ * recorded, errmsg set. */
+tsesim_code tsesim__journal_chunks_set(tsesim_journal *j, const tsesim__job_rec *job,
+                                       const tsesim__chunk_change *changes, size_t n);
+
 /* ---- json_load.c (parsers only; includes jansson) ---- */
 #ifdef TSESIM__WITH_JANSSON
 #include <jansson.h>
