@@ -349,7 +349,7 @@ typedef struct tsesim_job_progress {
   size_t devices;                                     /* valid devices in the job */
   size_t queued, sending, accepted, unknown, refused; /* devices, by chunk state */
   size_t chunks, chunks_done; /* chunks_done: accepted, unknown or refused */
-  unsigned long long bytes;   /* request bytes sent by this call */
+  unsigned long bytes;        /* request bytes sent by this call */
   long chunk;                 /* the chunk (0-based) that just changed, -1 for a periodic report */
   const char *state;      /* its new state: "sending", "accepted", "unknown", "refused", "queued" */
   const char *request_id; /* accepted: its requestId; else NULL */

@@ -153,3 +153,9 @@ char *tsesim__strndup(const char *s, size_t len) {
 }
 
 void tsesim_free(void *ptr) { tsesim__free(ptr); }
+
+void tsesim__free_secret(char *s) {
+  if (!s) return;
+  tsesim__memzero(s, strlen(s));
+  tsesim__free(s);
+}

@@ -1,6 +1,8 @@
 /*
  * parse_response.c - the synchronous answer of a download: {"requestId":"..."}.
  */
+#include <string.h>
+
 #define TSESIM__WITH_JANSSON
 #include "tsesim_int.h"
 
@@ -43,6 +45,46 @@ tsesim_code tsesim_response_parse(char **out_request_id, const char *body, size_
   }
   rc = TSESIM_OK;
 done:
+  json_decref(root);
+  return rc;
+}
+
+tsesim_code tsesim__request_id_read(const char *body, size_t len,
+                                    char id[TSESIM__REQUEST_ID_MAX + 1], char *err) {
+  json_t *root = NULL, *v = NULL;
+  const char *s;
+  size_t n, bad;
+  tsesim_code rc = tsesim__json_load(&root, body, len, err);
+  if (rc == TSESIM_E_NOMEM) return rc;
+  if (rc == TSESIM_OK) {
+    if (!json_is_object(root))
+      tsesim__errbuf_set(err, "top level: expected an object, got %s",
+                         tsesim__json_type_name(root));
+    else if (!(v = json_object_get(root, "requestId")))
+      tsesim__errbuf_set(err, "requestId: missing");
+    else if (!json_is_string(v))
+      tsesim__errbuf_set(err, "requestId: expected a string, got %s", tsesim__json_type_name(v));
+  }
+  if (!json_is_string(v)) {
+    json_decref(root);
+    return TSESIM_E_PARSE;
+  }
+  s = json_string_value(v);
+  n = json_string_length(v);
+  bad = tsesim__first_bad_byte(s, n, 0x21);
+  rc = TSESIM_E_INVAL;
+  if (n == 0)
+    tsesim__errbuf_set(err, "empty");
+  else if (n > TSESIM__REQUEST_ID_MAX)
+    tsesim__errbuf_set(err, "%lu bytes, at most %d", (unsigned long)n, TSESIM__REQUEST_ID_MAX);
+  else if (bad < n)
+    tsesim__errbuf_set(err, "%s 0x%02X at byte %lu (a requestId is printable ASCII)",
+                       tsesim__byte_kind((unsigned char)s[bad]), (unsigned char)s[bad],
+                       (unsigned long)bad + 1);
+  else {
+    memcpy(id, s, n + 1);
+    rc = TSESIM_OK;
+  }
   json_decref(root);
   return rc;
 }

@@ -93,6 +93,33 @@ int tsesim__ascii_ieq(const char *a, const char *b) {
   }
 }
 
+const char *tsesim__byte_kind(unsigned char b) {
+  if (b < 0x20 || b == 0x7F) return "control character";
+  if (b == 0x20) return "space";
+  return "non-ASCII byte";
+}
+
+size_t tsesim__first_bad_byte(const char *s, size_t len, unsigned char lo) {
+  size_t i;
+  for (i = 0; i < len; i++)
+    if ((unsigned char)s[i] < lo || (unsigned char)s[i] > 0x7E) break;
+  return i;
+}
+
+int tsesim__ascii_iprefix(const char *s, size_t n, const char *prefix) {
+  size_t i;
+  for (i = 0; prefix[i]; i++) {
+    unsigned char x, y;
+    if (i >= n) return 0;
+    x = (unsigned char)s[i];
+    y = (unsigned char)prefix[i];
+    if (x >= 'A' && x <= 'Z') x = (unsigned char)(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = (unsigned char)(y - 'A' + 'a');
+    if (x != y) return 0;
+  }
+  return 1;
+}
+
 void tsesim__quote(char *dst, size_t dstsize, const char *s, size_t max) {
   size_t o = 0, i;
   if (dstsize < 8) {

@@ -21,6 +21,8 @@ void *tsesim__realloc(void *ptr, size_t size);
 void tsesim__free(void *ptr);
 /* A copy of s[0..len) plus a NUL, or NULL. */
 char *tsesim__strndup(const char *s, size_t len);
+/* Zeroes a NUL-terminated secret (tsesim__memzero), then frees it (NULL ok). */
+void tsesim__free_secret(char *s);
 
 #ifdef TSESIM_TEST_HOOKS
 /* Only in the noinst test build (libtsesim_test.la): the shipped library has
@@ -85,6 +87,9 @@ tsesim_code tsesim__text_check(const char *field, const char *s, size_t max, cha
 size_t tsesim__utf8_invalid_at(const char *s);
 /* ASCII case-insensitive equality. */
 int tsesim__ascii_ieq(const char *a, const char *b);
+/* 1 when s[0..n) starts with prefix, ASCII case-insensitively; the one
+ * case-insensitive prefix test (URL schemes, header names). */
+int tsesim__ascii_iprefix(const char *s, size_t n, const char *prefix);
 /* Writes s (at most max bytes shown) quoted into dst for a message:
  * printable ASCII as is, the rest as \xHH. */
 void tsesim__quote(char *dst, size_t dstsize, const char *s, size_t max);
@@ -175,79 +180,202 @@ int tsesim__json_verify(const json_t *root, const char *body, size_t len);
 const char *tsesim__json_type_name(const json_t *v);
 #endif
 
-/* ---- the client: client.c (flows), http.c (one exchange), backoff.c ---- */
+/* ---- log.c ---- */
+typedef struct tsesim__logger {
+  tsesim_log_fn fn; /* NULL: silent */
+  void *payload;
+  int level; /* highest level passed on */
+} tsesim__logger;
+void tsesim__log(const tsesim__logger *lg, int level, const char *fmt, ...) TSESIM__PRINTF(3, 4);
+
+/* ---- text.c, for messages about header values ---- */
+/* "control character", "space" or "non-ASCII byte": what is wrong with b. */
+const char *tsesim__byte_kind(unsigned char b);
+/* The first byte of s[0..len) outside lo..0x7E, or len when there is none. */
+size_t tsesim__first_bad_byte(const char *s, size_t len, unsigned char lo);
+
+/* ---- parse_response.c ---- */
+#define TSESIM__REQUEST_ID_MAX 128 /* the longest requestId accepted from an answer */
+/* Reads the requestId of a download's answer into id without allocating
+ * anything but jansson's tree: TSESIM_OK; TSESIM_E_PARSE (not JSON, no
+ * requestId string) or TSESIM_E_INVAL (empty, too long, not printable
+ * ASCII), with why in err (TSESIM_ERRBUF_SIZE bytes); TSESIM_E_NOMEM. */
+tsesim_code tsesim__request_id_read(const char *body, size_t len,
+                                    char id[TSESIM__REQUEST_ID_MAX + 1], char *err);
+
+/* ---- retry.c: the retry decision (pure: no sleep, no I/O, no clock) ---- */
+typedef struct tsesim__attempt {
+  unsigned attempt;      /* the try that just ended, 1-based */
+  unsigned max_attempts; /* tries allowed in all */
+  tsesim_code rc;        /* the transport's outcome: TSESIM_OK when an answer came */
+  long status;           /* the answer's status, when rc is TSESIM_OK */
+  int nothing_sent;      /* the request certainly never left */
+  int no_resend;         /* the request must never be sent twice */
+  long answered;         /* an earlier try's 429 or 503, 0 when none */
+  long retry_after_s;    /* the answer's Retry-After, -1 when none */
+  long base_ms, cap_ms;  /* back-off */
+} tsesim__attempt;
+enum { TSESIM__RETRY_ANSWER, TSESIM__RETRY_AGAIN, TSESIM__RETRY_FAIL };
+enum {
+  TSESIM__WHY_FAILED,        /* code: the transport's failure */
+  TSESIM__WHY_STILL_BUSY,    /* RATE_LIMITED: still 429/503 after every try */
+  TSESIM__WHY_NEXT_NOT_SENT, /* RATE_LIMITED: 429/503, then a try that could not be sent */
+  TSESIM__WHY_LAST_NOT_SENT  /* RATE_LIMITED: 429/503, then the last try was not sent */
+};
+typedef struct tsesim__retry {
+  int action;       /* ANSWER: an answer the caller acts on; AGAIN after wait_ms; FAIL with code */
+  long wait_ms;     /* AGAIN */
+  tsesim_code code; /* FAIL */
+  int why;          /* FAIL: TSESIM__WHY_* for the message */
+} tsesim__retry;
+tsesim__retry tsesim__retry_decide(const tsesim__attempt *a, unsigned long long random);
+/* The wait before try number attempt+1 (attempt >= 1): full jitter over
+ * base * 2^(attempt-1) from random, or Retry-After when the server gave one,
+ * capped. */
+long tsesim__backoff_ms(long base_ms, long cap_ms, unsigned attempt, long retry_after_s,
+                        unsigned long long random);
+/* Retry-After: delta-seconds or an HTTP-date; seconds from now (>= 0), -1 if neither. */
+long tsesim__retry_after_parse(const char *value);
+unsigned long long tsesim__random_next(unsigned long long *state);
+/* 1 for a code that reads as "nothing was sent" (NOMEM, TRANSPORT, TIMEOUT,
+ * TLS, INVAL): after an answer, such a code would tell the caller to send
+ * the request again. */
+int tsesim__reads_as_not_sent(tsesim_code rc);
+
 #ifdef TSESIM__WITH_CURL
 #include <curl/curl.h>
 
-/* What a request authenticates with. */
-typedef enum tsesim__auth {
-  TSESIM__AUTH_BASIC,  /* the OAuth token request */
-  TSESIM__AUTH_BEARER, /* the login */
-  TSESIM__AUTH_SESSION /* Bearer and VZ-M2M-Token */
-} tsesim__auth;
-
-struct tsesim_client {
-  CURL *easy; /* one per client, kept alive: the connection is reused */
-  char *base_url;
-  char *client_id, *client_secret, *username, *password;
-  char *access_token, *session_token;
-  long long access_expires_ms; /* on the client's clock; 0: not known */
-  long long token_fetched_ms;
-  int oauth_refused, login_refused; /* remembered refusals: never asked again */
-  long connect_timeout_ms, timeout_ms, backoff_base_ms, backoff_cap_ms;
-  unsigned int max_attempts;
+/* ---- transport_curl.c: transfers on one curl multi handle ---- */
+typedef struct tsesim__net {
+  CURLM *multi; /* every transfer of a client: they share its connections */
+  long connect_timeout_ms, timeout_ms;
   size_t max_response;
-  char *user_agent;
-  tsesim_log_fn log_fn;
-  void *log_payload;
-  int log_level;
-  tsesim_token_fn token_fn;
-  void *token_payload;
-  tsesim_clock_fn clock_fn;
-  tsesim_sleep_fn sleep_fn;
+  const char *user_agent, *ca_file, *ca_path, *proxy; /* borrowed from the client */
+  tsesim__logger log;
+  tsesim_clock_fn clock_fn; /* for the log's timings */
   void *time_payload;
-  unsigned long long rng; /* back-off jitter */
-  /* the last exchange */
-  char *resp;
+} tsesim__net;
+
+typedef struct tsesim__transfer {
+  CURL *easy; /* kept from exchange to exchange */
+  tsesim__net *net;
+  struct curl_slist *headers; /* zeroed when freed: they hold credentials */
+  char *url;
+  const char *method, *path; /* for messages */
+  const char *body;          /* borrowed until the exchange ends */
+  size_t body_len, body_pos;
+  char *resp; /* the answer, NUL-terminated; RESP_MIN bytes made before sending */
   size_t resp_len, resp_cap;
   int resp_over;      /* the answer passed max_response */
   long retry_after;   /* seconds from Retry-After, -1 when none */
   int guard_resend;   /* this request must never be sent twice */
   int request_sent;   /* its headers went out (the debug callback saw them) */
-  int resend_refused; /* libcurl tried to send it again on a new connection */
+  int resend_refused; /* libcurl tried to send it again */
+  int running;        /* on the multi handle */
+  /* the outcome, once done */
+  int done;
+  tsesim_code rc; /* TSESIM_OK: a complete answer came (any status); else the failure, and
+                   * UNKNOWN_OUTCOME when guarded and it may have been sent */
+  long status;
+  int nothing_sent;
+  unsigned long long bytes_sent;
+  long long t0;
+  char errmsg[TSESIM_ERRBUF_SIZE];
+  void *owner; /* the caller's */
+} tsesim__transfer;
+
+tsesim_code tsesim__net_init(tsesim__net *net);
+void tsesim__net_cleanup(tsesim__net *net);
+long long tsesim__net_now_ms(const tsesim__net *net);
+/* A transfer with its easy handle and answer buffer: TSESIM_OK or NOMEM. */
+tsesim_code tsesim__transfer_init(tsesim__transfer *t, tsesim__net *net);
+void tsesim__transfer_cleanup(tsesim__transfer *t); /* zeroes the answer buffer */
+/* Zeroes the answer (it carried a token). */
+void tsesim__transfer_wipe(tsesim__transfer *t);
+/* Starts method (POST, DELETE) with body[0..len) (borrowed until done) to
+ * base_url + path, with the header lines given (copied, and the copies
+ * zeroed when done). A transfer with no_resend is never sent twice, by
+ * libcurl either. TSESIM_OK: it is on the multi handle; TSESIM_E_NOMEM:
+ * nothing sent, done set, errmsg set. */
+tsesim_code tsesim__transfer_start(tsesim__transfer *t, const char *method, const char *base_url,
+                                   const char *path, char *const *lines, size_t n_lines,
+                                   const char *body, size_t len, int no_resend);
+/* Drives every transfer of net for at most timeout_ms (-1: no limit),
+ * returning as soon as `until` is done (NULL: only at the time-out). Each
+ * transfer that ends gets done = 1 and its outcome. */
+void tsesim__net_run(tsesim__net *net, tsesim__transfer *until, long timeout_ms);
+
+/* ---- auth.c: credentials and tokens ---- */
+typedef enum tsesim__auth_kind {
+  TSESIM__AUTH_BASIC,  /* the OAuth token request */
+  TSESIM__AUTH_BEARER, /* the login */
+  TSESIM__AUTH_SESSION /* Bearer and VZ-M2M-Token */
+} tsesim__auth_kind;
+#define TSESIM__AUTH_LINES 4
+typedef struct tsesim__auth {
+  char *client_id, *client_secret, *username, *password;
+  char *access_token, *session_token;
+  long long access_expires_ms; /* on the client's clock; 0: not known */
+  long long token_fetched_ms;
+  unsigned long access_gen, session_gen; /* change with every drop or replacement */
+  int oauth_refused, login_refused;      /* remembered refusals: never asked again */
+  tsesim_token_fn token_fn;
+  void *token_payload;
+} tsesim__auth;
+void tsesim__auth_drop_access(tsesim__auth *a);
+void tsesim__auth_drop_session(tsesim__auth *a);
+/* Takes token (allocated) as the current one, and tells token_fn. */
+void tsesim__auth_set_access(tsesim__auth *a, char *token, long expires_in, long long now_ms);
+void tsesim__auth_set_session(tsesim__auth *a, char *token);
+int tsesim__auth_access_stale(const tsesim__auth *a, long long now_ms);
+void tsesim__auth_free(tsesim__auth *a); /* zeroes every secret */
+/* The header lines of a request of that kind (credentials, Content-Type,
+ * Accept) into lines[0..*n), allocated; free with tsesim__auth_headers_free,
+ * which zeroes them. The tokens the kind needs must be set. */
+tsesim_code tsesim__auth_headers(const tsesim__auth *a, tsesim__auth_kind kind,
+                                 char *lines[TSESIM__AUTH_LINES], size_t *n);
+void tsesim__auth_headers_free(char **lines, size_t n);
+/* Takes the string member name out of t's 2xx answer into *out
+ * (allocated), zeroing jansson's copy and the answer. With expires_in, also
+ * reads "expires_in" (a number or digits; else -1). On failure errmsg says
+ * why, starting with what: TSESIM_E_HTTP (no usable token), NOMEM. */
+tsesim_code tsesim__auth_take_token(tsesim__transfer *t, const char *what, const char *name,
+                                    char **out, long *expires_in, char *errmsg);
+
+/* ---- the client: client.c (construction), client_call.c (blocking flows) ---- */
+struct tsesim_client {
+  char *base_url, *user_agent, *ca_file, *ca_path, *proxy;
+  tsesim__net net;
+  tsesim__transfer xfer; /* the exchange of the blocking calls */
+  tsesim__auth auth;
+  long backoff_base_ms, backoff_cap_ms;
+  unsigned int max_attempts;
+  tsesim__logger log;
+  tsesim_clock_fn clock_fn;
+  tsesim_sleep_fn sleep_fn;
+  void *time_payload;
+  unsigned long long rng; /* back-off jitter */
   char errmsg[TSESIM_ERRBUF_SIZE];
   tsesim_api_error *last_error;
 };
 
-/* The outcome of one HTTP exchange. */
-typedef struct tsesim__exchange {
-  long status;      /* 0 when no complete answer came */
-  int nothing_sent; /* the request never left: safe to send again */
-} tsesim__exchange;
-
-/* Sets the handle's callbacks (answer, headers, redacted debug log). */
-void tsesim__http_setup(tsesim_client *c);
-/* Sends method (POST, DELETE, GET) with body to base_url + path. TSESIM_OK when a complete answer
- * came (any status; body in c->resp). Otherwise the transport's code with c->errmsg set: TRANSPORT,
- * TIMEOUT, TLS, HTTP (answer over the cap), NOMEM, and, when no_resend is set and the request may
- * have been sent, UNKNOWN_OUTCOME; a request with no_resend is never sent twice, by libcurl either.
- */
-tsesim_code tsesim__http_send(tsesim_client *c, const char *method, const char *path,
-                              const char *body, size_t len, tsesim__auth auth, int no_resend,
-                              tsesim__exchange *x);
 void tsesim__client_log(tsesim_client *c, int level, const char *fmt, ...) TSESIM__PRINTF(3, 4);
 void tsesim__client_fail(tsesim_client *c, const char *fmt, ...) TSESIM__PRINTF(2, 3);
-/* Overwrites a secret with zeros, then frees it (NULL ok). */
-void tsesim__free_secret(char *s);
-
-/* backoff.c */
 long long tsesim__now_ms(tsesim_client *c);
-void tsesim__sleep_ms(tsesim_client *c, long ms);
-/* The wait before try number attempt+1 (attempt >= 1): full jitter over
- * base * 2^(attempt-1), or Retry-After when the server gave one, capped. */
-long tsesim__backoff_ms(tsesim_client *c, unsigned attempt, long retry_after_s);
-/* Retry-After: delta-seconds or an HTTP-date; seconds from now (>= 0), -1 if neither. */
-long tsesim__retry_after_parse(const char *value);
+/* Waits ms: the application's sleep when it gave one, else drives the
+ * client's other transfers for that long. */
+void tsesim__client_wait(tsesim_client *c, long ms);
+/* Gets the tokens a request of that kind needs, blocking: the access token
+ * when missing or stale, then (SESSION) the session. */
+tsesim_code tsesim__client_tokens(tsesim_client *c, tsesim__auth_kind kind);
+/* last_error from t's answer (status). */
+void tsesim__client_set_last_error(tsesim_client *c, const tsesim__transfer *t, long status);
+/* 1 when last_error is a 401 gateway fault ({"fault":...}): the access token. */
+int tsesim__client_gateway_fault(const tsesim_client *c, long status);
+/* 1 when last_error's errorCode ends in SessionToken.Expired. */
+int tsesim__client_session_expired(const tsesim_client *c);
+/* errmsg: "what: status "code": "message"" then tail, server text escaped and cut. */
+void tsesim__client_describe(tsesim_client *c, const char *what, long status, const char *tail);
 #endif
 
 #endif /* TSESIM_INT_H */

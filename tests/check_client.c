@@ -891,7 +891,7 @@ START_TEST(test_connection_reuse) {
   for (i = 0; i < 3; i++) {
     long connects = -1;
     download_ok("download", &k, req);
-    curl_easy_getinfo(k.c->easy, CURLINFO_NUM_CONNECTS, &connects);
+    curl_easy_getinfo(k.c->xfer.easy, CURLINFO_NUM_CONNECTS, &connects);
     ck_assert_msg(connects == 0, "download %zu: CURLINFO_NUM_CONNECTS %ld, expected 0", i,
                   connects);
   }
