@@ -363,7 +363,7 @@ tsesim_code tsesim_callback_parse(tsesim_callback **out, const char *body, size_
 void tsesim_callback_free(tsesim_callback *cb) {
   if (!cb) return;
   /* The echoed listener credentials do not outlive the callback. */
-  if (cb->username) memset((char *)cb->username, 0, strlen(cb->username));
-  if (cb->password) memset((char *)cb->password, 0, strlen(cb->password));
+  if (cb->username) tsesim__memzero((char *)cb->username, strlen(cb->username));
+  if (cb->password) tsesim__memzero((char *)cb->password, strlen(cb->password));
   tsesim__free(cb);
 }

@@ -73,25 +73,39 @@ static char *put_escaped(char *o, const char *s) {
   } while (0)
 
 tsesim_code tsesim_request_to_json(char **out, size_t *out_len, const tsesim_request *req) {
-  /* {"kind":"<k>","id":"<digits>"} without the kind and the digits */
-  static const size_t per_id = sizeof("{\"kind\":\"\",\"id\":\"\"}") - 1;
-  static const size_t per_dev = sizeof("{\"deviceIds\":[]}") - 1;
-  size_t size, i, j;
-  const char *pool;
-  char *buf, *o;
-
   if (out) *out = NULL;
   if (out_len) *out_len = 0;
   if (!out || !out_len || !req) return TSESIM_E_INVAL;
   if (req->n_devs == 0) return TSESIM_E_INVAL;
   if (req->n_devs > TSESIM_MAX_DEVICES_PER_REQUEST) return TSESIM_E_LIMIT;
+  return tsesim__request_json_range(out, out_len, req, 0, req->n_devs);
+}
+
+tsesim_code tsesim__request_json_range(char **out, size_t *out_len, const tsesim_request *req,
+                                       size_t first, size_t count) {
+  /* {"kind":"<k>","id":"<digits>"} without the kind and the digits */
+  static const size_t per_id = sizeof("{\"kind\":\"\",\"id\":\"\"}") - 1;
+  static const size_t per_dev = sizeof("{\"deviceIds\":[]}") - 1;
+  size_t size, i, j, end = first + count, pool_len;
+  const tsesim__device *last;
+  const char *pool;
+  char *buf, *o;
+
+  *out = NULL;
+  *out_len = 0;
+  if (count == 0 || count > TSESIM_MAX_DEVICES_PER_REQUEST || first > req->n_devs ||
+      count > req->n_devs - first)
+    return TSESIM_E_INVAL;
+  last = &req->devs[end - 1];
+  pool_len = last->off - req->devs[first].off;
+  for (j = 0; j < last->n_ids; j++) pool_len += last->len[j];
 
   /* Bounded by the limit above, so none of these sums can overflow. */
   size = sizeof("{\"devices\":[],\"accountName\":\"\"}") - 1 + escaped_len(req->account_name);
   if (req->service_plan)
     size += sizeof(",\"servicePlan\":\"\"") - 1 + escaped_len(req->service_plan);
-  size += req->n_devs * per_dev + (req->n_devs - 1) + req->pool_len;
-  for (i = 0; i < req->n_devs; i++) {
+  size += count * per_dev + (count - 1) + pool_len;
+  for (i = first; i < end; i++) {
     const tsesim__device *d = &req->devs[i];
     size += d->n_ids * per_id + (d->n_ids - 1u);
     for (j = 0; j < d->n_ids; j++) size += strlen(tsesim__id_kind_name((tsesim_id_kind)d->kind[j]));
@@ -102,10 +116,10 @@ tsesim_code tsesim_request_to_json(char **out, size_t *out_len, const tsesim_req
   o = buf;
   pool = req->pool;
   PUT("{\"devices\":[");
-  for (i = 0; i < req->n_devs; i++) {
+  for (i = first; i < end; i++) {
     const tsesim__device *d = &req->devs[i];
     const char *p = pool + d->off;
-    if (i) *o++ = ',';
+    if (i > first) *o++ = ',';
     PUT("{\"deviceIds\":[");
     for (j = 0; j < d->n_ids; j++) {
       const char *k = tsesim__id_kind_name((tsesim_id_kind)d->kind[j]);

@@ -373,10 +373,10 @@ static void finish(tsesim__transfer *t, CURLcode cc) {
                 tsesim_code_name(t->rc));
 }
 
-void tsesim__net_run(tsesim__net *net, tsesim__transfer *until, long timeout_ms) {
+static void run(tsesim__net *net, tsesim__transfer *until, long timeout_ms, int any) {
   /* the real clock: an application's clock need not move while we wait */
   long long end = timeout_ms >= 0 ? real_ms() + timeout_ms : -1;
-  int running = 0;
+  int running = 0, ended = 0;
   for (;;) {
     CURLMsg *m;
     int left;
@@ -386,15 +386,18 @@ void tsesim__net_run(tsesim__net *net, tsesim__transfer *until, long timeout_ms)
       tsesim__transfer *t = NULL;
       if (m->msg != CURLMSG_DONE) continue;
       curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&t);
-      if (t) finish(t, m->data.result);
+      if (t) {
+        finish(t, m->data.result);
+        ended++;
+      }
     }
-    if (until && until->done) return;
+    if ((until && until->done) || (any && ended)) return;
     if (end >= 0) {
       long long now = real_ms();
       if (now >= end) return;
       if (end - now < wait) wait = (long)(end - now);
     }
-    if (!running && !until) {
+    if (!running && !until && !any) {
       /* nothing on the wire: just wait out the time */
       struct timespec ts;
       ts.tv_sec = wait / 1000;
@@ -405,3 +408,9 @@ void tsesim__net_run(tsesim__net *net, tsesim__transfer *until, long timeout_ms)
     curl_multi_poll(net->multi, NULL, 0, (int)wait, NULL);
   }
 }
+
+void tsesim__net_run(tsesim__net *net, tsesim__transfer *until, long timeout_ms) {
+  run(net, until, timeout_ms, 0);
+}
+
+void tsesim__net_run_any(tsesim__net *net, long timeout_ms) { run(net, NULL, timeout_ms, 1); }

@@ -39,6 +39,10 @@ void tsesim__test_alloc_reset(void);           /* counters to 0, peak to live */
 void tsesim__test_watch_secret(const char *s);
 /* Freed blocks that still held a watched secret, since the last clear. */
 unsigned long tsesim__test_secret_leaks(void);
+/* job.c: fn(seq) runs right after a chunk's "sending" is committed and
+ * before its download is handed to libcurl (NULL: none). A crash test
+ * kills the process there. */
+void tsesim__test_job_sending_hook(void (*fn)(size_t seq));
 /* global.c: the count behind tsesim_global_init, read under its lock. */
 unsigned long tsesim__test_global_count(void);
 #endif
@@ -78,6 +82,11 @@ tsesim_id_kind tsesim__id_kind_parse(const char *name);
  * allocation of our own, never through jansson, so that the caller can zero
  * it (tsesim__free_secret). NULL when out of memory. */
 char *tsesim__json_strings(const char *const *pairs, size_t n);
+/* The body of devices [first, first + count) of req, as tsesim_request_to_json
+ * writes a whole request: what a job sends as one chunk. TSESIM_E_INVAL for
+ * an empty or out-of-range slice or more than 10000 devices; NOMEM. */
+tsesim_code tsesim__request_json_range(char **out, size_t *out_len, const tsesim_request *req,
+                                       size_t first, size_t count);
 
 /* ---- text.c ---- */
 /* Checks a free-text field (accountName, servicePlan): 1..max bytes of valid
@@ -304,6 +313,8 @@ tsesim_code tsesim__transfer_start(tsesim__transfer *t, const char *method, cons
  * returning as soon as `until` is done (NULL: only at the time-out). Each
  * transfer that ends gets done = 1 and its outcome. */
 void tsesim__net_run(tsesim__net *net, tsesim__transfer *until, long timeout_ms);
+/* The same, returning as soon as any transfer has ended, or at the time-out. */
+void tsesim__net_run_any(tsesim__net *net, long timeout_ms);
 
 /* ---- auth.c: credentials and tokens ---- */
 typedef enum tsesim__auth_kind {
