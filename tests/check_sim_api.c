@@ -807,7 +807,8 @@ static json_t *zero_stats(void) {
   json_t *j = json_loads(
       "{\"requests\":{\"token\":0,\"login\":0,\"logout\":0,\"callbacks\":0,\"download\":0,"
       "\"sim\":0,\"other\":0},"
-      "\"downloads\":{\"received\":0,\"accepted\":0,\"devices_accepted\":0},"
+      "\"downloads\":{\"received\":0,\"accepted\":0,\"devices_accepted\":0,\"eids\":0,"
+      "\"eids_repeated\":0},"
       "\"tokens\":{\"issued\":0,\"reused\":0,\"refused\":0},"
       "\"logins\":{\"ok\":0,\"refused\":0,\"locked\":0},"
       "\"callbacks\":{\"queued\":0,\"attempted\":0,\"delivered\":0,\"failed\":0,\"abandoned\":0,"
@@ -1719,6 +1720,281 @@ START_TEST(test_credential_compare) {
 }
 END_TEST
 
+/* ------------------------------------------------------------------------ */
+/* Per-EID counts and --no-callbacks */
+
+/* Posts the plain devices of seeds and asserts the download is accepted. */
+static void download_seeds(const tt_sim *s, const tt_auth *a, const unsigned long *seeds,
+                           size_t n) {
+  char *body = tt_seeds_body(seeds, n);
+  free(tt_download_ok(s, a, body));
+  free(body);
+}
+
+START_TEST(test_eids_repeated) {
+  tt_sim *s = tt_sim_start(NULL);
+  tt_auth a;
+  char eid[33];
+  tt_auth_get(s, &a);
+  download_seeds(s, &a, (const unsigned long[]){1, 2}, 2);
+  tt_stats_expect(s, "one download", TT_ST("downloads.eids", 2),
+                  TT_ST("downloads.eids_repeated", 0), NULL);
+  download_seeds(s, &a, (const unsigned long[]){2, 3}, 2);
+  tt_stats_expect(s, "device 2 twice", TT_ST("downloads.accepted", 2), TT_ST("downloads.eids", 3),
+                  TT_ST("downloads.eids_repeated", 1), NULL);
+  ck_assert_int_eq(tt_eid_downloads(s, tt_plain_eid(1)), 1);
+  ck_assert_int_eq(tt_eid_downloads(s, tt_plain_eid(2)), 2);
+  ck_assert_int_eq(tt_eid_downloads(s, tt_plain_eid(3)), 1);
+  ck_assert_int_eq(tt_eid_downloads(s, tt_plain_eid(4)), 0);
+  /* a third download of it: still one EID repeated, held by 3 downloads */
+  download_seeds(s, &a, (const unsigned long[]){2}, 1);
+  ck_assert_int_eq(tt_eid_downloads(s, tt_plain_eid(2)), 3);
+  tt_stats_expect(s, "device 2 thrice", TT_ST("downloads.eids", 3),
+                  TT_ST("downloads.eids_repeated", 1), NULL);
+  /* the same device twice in one download counts that download once */
+  download_seeds(s, &a, (const unsigned long[]){5, 5, 6}, 3);
+  snprintf(eid, sizeof eid, "%s", tt_plain_eid(5));
+  ck_assert_int_eq(tt_eid_downloads(s, eid), 1);
+  tt_stats_expect(s, "device 5 twice in one download", TT_ST("downloads.devices_accepted", 8),
+                  TT_ST("downloads.eids", 5), TT_ST("downloads.eids_repeated", 1), NULL);
+  tt_auth_free(&a);
+  ck_assert_int_eq(tt_sim_stop(s), 0);
+}
+END_TEST
+
+START_TEST(test_eids_refused_count_nothing) {
+  tt_sim *s = tt_sim_start(users_accounts);
+  tt_auth a;
+  tt_resp r;
+  tt_device d;
+  char *body;
+  json_t *devs;
+  tt_auth_get(s, &a); /* sim-user, who may use TT_ACCOUNT only */
+  tt_plain_device(&d, 11);
+  /* an unknown account, an account not the user's, a bad plan, a bad second device */
+  devs = json_array();
+  json_array_append_new(devs, tt_device_json(&d));
+  body = tt_download_body("0000000000-00000", devs, NULL);
+  tt_download_req(s, &r, &a, body);
+  tt_expect_error("unknown account", &r, 400, "REQUEST_FAILED.AccountNotFound", NULL);
+  tt_resp_free(&r);
+  free(body);
+  devs = json_array();
+  json_array_append_new(devs, tt_device_json(&d));
+  body = tt_download_body(ACCT2, devs, NULL);
+  tt_download_req(s, &r, &a, body);
+  tt_expect_error("account not the user's", &r, 400, "REQUEST_FAILED.Account.NotAuthorized", NULL);
+  tt_resp_free(&r);
+  free(body);
+  devs = json_array();
+  json_array_append_new(devs, tt_device_json(&d));
+  body = tt_download_body(TT_ACCOUNT, devs, "NO_SUCH_PLAN");
+  tt_download_req(s, &r, &a, body);
+  tt_expect_error("bad plan (checked after the devices)", &r, 400,
+                  "INPUT_INVALID.ServicePlan.Invalid", NULL);
+  tt_resp_free(&r);
+  free(body);
+  devs = json_array();
+  json_array_append_new(devs, tt_device_json(&d));
+  json_array_append_new(devs, json_pack("{s[{ssss}]}", "deviceIds", "kind", "eid", "id", "1"));
+  body = tt_download_body(TT_ACCOUNT, devs, NULL);
+  tt_download_req(s, &r, &a, body);
+  tt_expect_error("bad second device", &r, 400, "INPUT_INVALID.Device.Id.Invalid", NULL);
+  tt_resp_free(&r);
+  free(body);
+  /* a 429 that drops the request */
+  tt_sim_faults(s, "{\"faults\":[{\"kind\":\"429\",\"count\":1,\"endpoint\":\"download\"}]}");
+  body = tt_seeds_body((const unsigned long[]){11}, 1);
+  tt_download_req(s, &r, &a, body);
+  tt_expect_status("429", &r, 429);
+  tt_resp_free(&r);
+  tt_stats_expect(s, "refused", TT_ST("downloads.received", 5), TT_ST("downloads.accepted", 0),
+                  TT_ST("downloads.eids", 0), TT_ST("downloads.eids_repeated", 0), NULL);
+  ck_assert_int_eq(tt_eid_downloads(s, d.eid), 0);
+  /* the same device accepted now is held by exactly one download */
+  free(tt_download_ok(s, &a, body));
+  ck_assert_int_eq(tt_eid_downloads(s, d.eid), 1);
+  tt_stats_expect(s, "accepted once", TT_ST("downloads.eids", 1),
+                  TT_ST("downloads.eids_repeated", 0), NULL);
+  free(body);
+  tt_auth_free(&a);
+  ck_assert_int_eq(tt_sim_stop(s), 0);
+}
+END_TEST
+
+/* Enough EIDs to grow the table several times: the counts survive each growth. */
+START_TEST(test_eids_distinct) {
+  enum { N = 5000 };
+  tt_sim *s = tt_sim_start(NULL);
+  static unsigned long first[N], second[N];
+  unsigned long i;
+  tt_auth a;
+  tt_auth_get(s, &a);
+  for (i = 0; i < N; i++) {
+    first[i] = 1000 + i;
+    second[i] = 1000 + N + i;
+  }
+  download_seeds(s, &a, first, N);
+  download_seeds(s, &a, second, N);
+  tt_stats_expect(s, "two distinct downloads", TT_ST("downloads.devices_accepted", 2 * N),
+                  TT_ST("downloads.eids", 2 * N), TT_ST("downloads.eids_repeated", 0), NULL);
+  download_seeds(s, &a, first, N);
+  tt_stats_expect(s, "the first again", TT_ST("downloads.eids", 2 * N),
+                  TT_ST("downloads.eids_repeated", N), NULL);
+  for (i = 0; i < N; i += 997) {
+    ck_assert_int_eq(tt_eid_downloads(s, tt_plain_eid(first[i])), 2);
+    ck_assert_int_eq(tt_eid_downloads(s, tt_plain_eid(second[i])), 1);
+  }
+  tt_auth_free(&a);
+  ck_assert_int_eq(tt_sim_stop(s), 0);
+}
+END_TEST
+
+START_TEST(test_eids_reset) {
+  tt_sim *s = tt_sim_start(NULL);
+  tt_auth a;
+  tt_resp r;
+  json_t *got;
+  tt_auth_get(s, &a);
+  download_seeds(s, &a, (const unsigned long[]){21, 22}, 2);
+  download_seeds(s, &a, (const unsigned long[]){21}, 1);
+  tt_stats_expect(s, "before reset", TT_ST("downloads.eids", 2),
+                  TT_ST("downloads.eids_repeated", 1), NULL);
+  tt_req(s, &r, "DELETE", "/_sim/stats", NULL, NULL);
+  tt_expect_status("DELETE /_sim/stats", &r, 200);
+  got = tt_json("DELETE /_sim/stats", &r);
+  ck_assert_int_eq(tt_stat_of(got, "downloads.eids"), 0);
+  ck_assert_int_eq(tt_stat_of(got, "downloads.eids_repeated"), 0);
+  json_decref(got);
+  tt_resp_free(&r);
+  ck_assert_int_eq(tt_eid_downloads(s, tt_plain_eid(21)), 0);
+  ck_assert_int_eq(tt_eid_downloads(s, tt_plain_eid(22)), 0);
+  /* forgotten, not only the totals: one more download of it is its first */
+  download_seeds(s, &a, (const unsigned long[]){21}, 1);
+  ck_assert_int_eq(tt_eid_downloads(s, tt_plain_eid(21)), 1);
+  tt_stats_expect(s, "after reset", TT_ST("downloads.eids", 1), TT_ST("downloads.eids_repeated", 0),
+                  NULL);
+  tt_auth_free(&a);
+  ck_assert_int_eq(tt_sim_stop(s), 0);
+}
+END_TEST
+
+START_TEST(test_eids_bad_path) {
+  static const char *const bad[] = {
+      "/_sim/eids/",
+      "/_sim/eids/8904903200001000000000000123456",   /* 31 digits */
+      "/_sim/eids/890490320000100000000000012345680", /* 33 digits */
+      "/_sim/eids/8904903200001000000000000123456x",
+      "/_sim/eids/89049032000010000000000001234568/x",
+  };
+  tt_sim *s = tt_sim_start(NULL);
+  tt_resp r;
+  size_t i;
+  for (i = 0; i < ARRAY_LEN(bad); i++) {
+    tt_req(s, &r, "GET", bad[i], NULL, NULL);
+    tt_expect_error(bad[i], &r, 400, "INPUT_INVALID.Device.Id.Invalid", "32 decimal digits");
+    tt_resp_free(&r);
+  }
+  tt_req(s, &r, "DELETE", "/_sim/eids/89049032000010000000000001234568", NULL, NULL);
+  tt_expect_error("DELETE an EID", &r, 405, "REQUEST_FAILED.MethodNotAllowed", NULL);
+  tt_resp_free(&r);
+  /* 32 digits without a valid check is simply never seen */
+  ck_assert_int_eq(tt_eid_downloads(s, "00000000000000000000000000000000"), 0);
+  ck_assert_int_eq(tt_eid_downloads(s, "99999999999999999999999999999999"), 0);
+  ck_assert_int_eq(tt_sim_stop(s), 0);
+}
+END_TEST
+
+/* One download of 2 devices with a listener registered; waits `wait` seconds
+ * (or, when wait is 0, for the 2 callbacks) and returns the callbacks heard. */
+static size_t callbacks_heard(tt_sim *s, double wait) {
+  tt_listener *l = tt_listener_start();
+  tt_auth a;
+  size_t n;
+  tt_auth_get(s, &a);
+  tt_register(s, &a, TT_ACCOUNT, l->url, NULL, NULL);
+  download_seeds(s, &a, (const unsigned long[]){31, 32}, 2);
+  n = wait > 0 ? (tt_sleep(wait), tt_listener_count(l)) : tt_listener_wait(l, 2, 10.0);
+  tt_stats_expect(s, "accepted", TT_ST("downloads.accepted", 1), TT_ST("downloads.eids", 2), NULL);
+  tt_auth_free(&a);
+  ck_assert_int_eq(tt_sim_stop(s), 0);
+  tt_listener_stop(l);
+  return n;
+}
+
+START_TEST(test_no_callbacks) {
+  tt_sim *s;
+  char conf[PATH_MAX];
+  double t0 = tt_now(), took, wait;
+  size_t n;
+  /* with callbacks on, the same setup delivers both, and how long that takes... */
+  s = tt_sim_start(NULL);
+  ck_assert_uint_eq(callbacks_heard(s, 0), 2);
+  took = tt_now() - t0;
+  /* ...is what the runs below wait, several times over */
+  wait = 5 * took > 0.5 ? 5 * took : 0.5;
+  s = tt_sim_start((const char *[]){"--no-callbacks", NULL});
+  n = callbacks_heard(s, wait);
+  ck_assert_msg(n == 0, "--no-callbacks: %zu callbacks within %.2f s", n, wait);
+  /* the counters, on a simulator still running */
+  {
+    tt_auth a;
+    s = tt_sim_new();
+    tt_sim_path(s, "sim.conf", conf);
+    tt_write_file(conf, "no-callbacks = true\n");
+    tt_sim_launch(s, (const char *[]){"--config", conf, NULL});
+    tt_auth_get(s, &a);
+    tt_register(s, &a, TT_ACCOUNT, "http://127.0.0.1:9/", NULL, NULL);
+    download_seeds(s, &a, (const unsigned long[]){33, 34}, 2);
+    tt_sleep(wait);
+    tt_stats_expect(s, "no-callbacks = true", TT_ST("downloads.accepted", 1),
+                    TT_ST("downloads.devices_accepted", 2), TT_ST("callbacks.queued", 0),
+                    TT_ST("callbacks.attempted", 0), TT_ST("callbacks.delivered", 0),
+                    TT_ST("callbacks.failed", 0), TT_ST("callbacks.pending", 0),
+                    TT_ST("callbacks.no_listener", 0), NULL);
+    tt_auth_free(&a);
+    ck_assert_int_eq(tt_sim_stop(s), 0);
+  }
+  /* and "= false" in a config file leaves them on */
+  s = tt_sim_new();
+  tt_sim_path(s, "sim.conf", conf);
+  tt_write_file(conf, "no-callbacks = false\n");
+  tt_sim_launch(s, (const char *[]){"--config", conf, NULL});
+  ck_assert_uint_eq(callbacks_heard(s, 0), 2);
+}
+END_TEST
+
+/* The crash tests' contract: a download is counted received before the
+ * latency, and accepted (its EIDs too) only after it. */
+START_TEST(test_received_before_latency) {
+  tt_sim *s = tt_sim_start((const char *[]){"--latency-ms", "1500", "--no-callbacks", NULL});
+  tt_auth a;
+  tt_resp r;
+  char *body = tt_seeds_body((const unsigned long[]){41}, 1);
+  pid_t child;
+  int status;
+  tt_auth_get(s, &a);
+  fflush(NULL);
+  child = fork();
+  ck_assert_int_ne(child, -1);
+  if (child == 0) {
+    tt_download_req(s, &r, &a, body);
+    _exit(0);
+  }
+  ck_assert_int_eq(tt_stat_wait(s, "downloads.received", 1, 5.0), 1);
+  tt_stats_expect(s, "while the latency runs", TT_ST("downloads.accepted", 0),
+                  TT_ST("downloads.eids", 0), NULL);
+  kill(child, SIGKILL);
+  ck_assert_int_eq(waitpid(child, &status, 0), child);
+  /* the simulator goes on: the download takes effect although nobody hears it */
+  ck_assert_int_eq(tt_stat_wait(s, "downloads.accepted", 1, 5.0), 1);
+  ck_assert_int_eq(tt_eid_downloads(s, tt_plain_eid(41)), 1);
+  free(body);
+  tt_auth_free(&a);
+  ck_assert_int_eq(tt_sim_stop(s), 0);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("sim_api");
   TCase *tc = tt_tcase(s, "paths", 30);
@@ -1774,6 +2050,14 @@ static Suite *suite(void) {
   tcase_add_test(tc, test_log_escapes);
   tcase_add_loop_test(tc, test_option_errors_hide_secrets, 0, (int)ARRAY_LEN(secret_opts));
   tcase_add_test(tc, test_credential_compare);
+  tc = tt_tcase(s, "eids", 60);
+  tcase_add_test(tc, test_eids_repeated);
+  tcase_add_test(tc, test_eids_refused_count_nothing);
+  tcase_add_test(tc, test_eids_distinct);
+  tcase_add_test(tc, test_eids_reset);
+  tcase_add_test(tc, test_eids_bad_path);
+  tcase_add_test(tc, test_no_callbacks);
+  tcase_add_test(tc, test_received_before_latency);
   return s;
 }
 

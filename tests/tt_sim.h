@@ -1470,4 +1470,41 @@ static inline void tt_stub_stop(tt_stub *st) {
   free(st);
 }
 
+/* ---- per-EID counts (GET /_sim/eids/<EID>) ---- */
+
+/* How many accepted downloads held eid; asserts 200 {"eid":eid,"downloads":K}. */
+static inline long tt_eid_downloads(const tt_sim *s, const char *eid) {
+  char path[128];
+  json_t *j, *k;
+  long n;
+  snprintf(path, sizeof path, "/_sim/eids/%s", eid);
+  j = tt_sim_get_json(s, path);
+  tt_expect_str(path, "eid", tt_jstr(j, "eid"), eid);
+  k = json_object_get(j, "downloads");
+  ck_assert_msg(json_is_integer(k) && json_object_size(j) == 2, "GET %s: not {eid,downloads}",
+                path);
+  n = (long)json_integer_value(k);
+  json_decref(j);
+  return n;
+}
+
+/* A download body for TT_ACCOUNT of the plain devices of the n seeds in seeds. */
+static inline char *tt_seeds_body(const unsigned long *seeds, size_t n) {
+  json_t *devs = json_array();
+  tt_device d;
+  size_t i;
+  for (i = 0; i < n; i++) {
+    tt_plain_device(&d, seeds[i]);
+    json_array_append_new(devs, tt_device_json(&d));
+  }
+  return tt_download_body(TT_ACCOUNT, devs, NULL);
+}
+
+/* The eid of the plain device of seed (static buffer: copy before the next call). */
+static inline const char *tt_plain_eid(unsigned long seed) {
+  static tt_device d;
+  tt_plain_device(&d, seed);
+  return d.eid;
+}
+
 #endif /* TT_SIM_H */

@@ -10,6 +10,7 @@
  *   sim_admin.c    the /_sim endpoints
  *   sim_faults.c   fault rules: parse, fire, render
  *   sim_deliver.c  asynchronous callback delivery (libcurl multi)
+ *   sim_eids.c     per-EID count of accepted downloads
  *   sim_json.c     JSON output buffer and answer helpers
  *
  * The simulator is a tool, not the library: an allocation failure prints a
@@ -145,6 +146,7 @@ typedef struct sim_config {
   unsigned connection_timeout;          /* s a connection may stay silent (0: never closed) */
   unsigned max_connections, max_per_ip; /* connection caps (max_per_ip 0: none) */
   int allow_remote_callbacks;           /* listeners off this machine may be registered */
+  int no_callbacks;                     /* accepted downloads queue no callback */
   sim_faults faults;
 } sim_config;
 
@@ -194,6 +196,25 @@ enum { SIM_SESSION_LIVE, SIM_SESSION_ENDED, SIM_SESSION_REVOKED };
 
 typedef struct sim_deliver sim_deliver;
 
+/* ---- per-EID count of accepted downloads (sim_eids.c); takes its own lock ---- */
+typedef struct sim_eid_key {
+  unsigned long long hi, lo; /* digits 1-16 and 17-32, as numbers */
+} sim_eid_key;
+typedef struct sim_eids sim_eids;
+/* 0 when eid is exactly 32 decimal digits (key set), else -1. */
+int sim_eid_pack(const char *eid, sim_eid_key *out);
+void sim_eid_unpack(const sim_eid_key *k, char out[33]);
+sim_eids *sim_eids_new(void);
+void sim_eids_free(sim_eids *t); /* NULL ok */
+/* Counts one accepted download holding keys[0..n) (sorted in place; an EID
+ * given twice counts once). */
+void sim_eids_add(sim_eids *t, sim_eid_key *keys, size_t n);
+/* The accepted downloads that held k (0: never). */
+unsigned long sim_eids_count(sim_eids *t, const sim_eid_key *k);
+/* The EIDs accepted at least once, and those accepted more than once. */
+void sim_eids_totals(sim_eids *t, unsigned long *distinct, unsigned long *repeated);
+void sim_eids_clear(sim_eids *t);
+
 typedef struct sim {
   sim_config cfg;
   pthread_mutex_t mu; /* tokens, sessions, users, listeners, faults */
@@ -203,6 +224,7 @@ typedef struct sim {
   FILE *log;
   pthread_mutex_t log_mu;
   sim_deliver *deliver;
+  sim_eids *eids;
   int tls;
   size_t body_bytes; /* raw body bytes held by requests now (atomic) */
 } sim;

@@ -40,6 +40,19 @@ static void revoke(sim *s, const sim_rq *rq, sim_answer *a) {
   sim_answer_json(a, 200, &b);
 }
 
+/* GET /_sim/eids/<EID>: how many accepted downloads held it. */
+static void eid_answer(sim *s, const char *eid, sim_answer *a) {
+  sim_eid_key k;
+  if (sim_eid_pack(eid, &k)) {
+    sim_answer_error(a, 400, "INPUT_INVALID.Device.Id.Invalid",
+                     "/_sim/eids/<EID>: an EID is 32 decimal digits.");
+    return;
+  }
+  sim_buf b = {0};
+  sim_buf_addf(&b, "{\"eid\":\"%s\",\"downloads\":%lu}", eid, sim_eids_count(s->eids, &k));
+  sim_answer_json(a, 200, &b);
+}
+
 void sim_admin_handle(sim *s, const sim_rq *rq, sim_answer *a) {
   const char *p = rq->path, *m = rq->method;
   if (!strcmp(p, "/_sim/stats")) {
@@ -66,6 +79,11 @@ void sim_admin_handle(sim *s, const sim_rq *rq, sim_answer *a) {
     } else {
       sim_answer_error(a, 405, "REQUEST_FAILED.MethodNotAllowed", "Use GET or POST.");
     }
+  } else if (!strncmp(p, "/_sim/eids/", 11)) {
+    if (!strcmp(m, "GET"))
+      eid_answer(s, p + 11, a);
+    else
+      sim_answer_error(a, 405, "REQUEST_FAILED.MethodNotAllowed", "Use GET.");
   } else if (!strcmp(p, "/_sim/revoke")) {
     if (!strcmp(m, "POST"))
       revoke(s, rq, a);

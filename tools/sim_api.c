@@ -483,6 +483,7 @@ static void do_download(sim *s, const sim_rq *rq, sim_answer *a) {
   json_t *root = load_body(rq, a, "INPUT_INVALID.Body.Invalid");
   if (!root) return;
   sim_job *job = NULL;
+  sim_eid_key *eids = NULL;
   const char *account = json_str(root, "accountName");
   json_t *devices = json_object_get(root, "devices");
   json_t *plan = json_object_get(root, "servicePlan");
@@ -503,9 +504,17 @@ static void do_download(sim *s, const sim_rq *rq, sim_answer *a) {
                      "%zu devices in one request; the limit is %d.", n, SIM_MAX_DEVICES);
     goto out;
   }
-  job = sim_job_new(n);
-  for (size_t i = 0; i < n; i++)
-    if (check_device(json_array_get(devices, i), i, &job->devs[i], a)) goto out;
+  /* With --no-callbacks nothing is kept per device but its packed EID:
+   * each device is checked in one scratch sim_dev. */
+  if (!s->cfg.no_callbacks) job = sim_job_new(n);
+  eids = sim_xmalloc(n * sizeof *eids);
+  size_t n_eids = 0;
+  for (size_t i = 0; i < n; i++) {
+    sim_dev one, *d = job ? &job->devs[i] : &one;
+    if (check_device(json_array_get(devices, i), i, d, a)) goto out;
+    for (unsigned k = 0; k < d->n_ids; k++) /* check_device made sure of one valid eid */
+      if (d->kind[k] == SIM_KIND_EID && !sim_eid_pack(d->id[k], &eids[n_eids])) n_eids++;
+  }
   if (plan) {
     size_t k = 0;
     if (json_is_string(plan))
@@ -519,29 +528,36 @@ static void do_download(sim *s, const sim_rq *rq, sim_answer *a) {
       goto out;
     }
   }
-  sim_uuid4(job->request_id);
-  pthread_mutex_lock(&s->mu);
-  for (sim_listener *l = acc->listeners; l; l = l->next)
-    if (!strcmp(l->service, "DeviceProfileService")) {
-      job->url = sim_xstrdup(l->url);
-      job->username = sim_xstrdup(l->username);
-      job->password = sim_xstrdup(l->password);
-    }
-  pthread_mutex_unlock(&s->mu);
+  char request_id[SIM_UUID_LEN + 1];
+  sim_uuid4(request_id);
+  if (job) {
+    memcpy(job->request_id, request_id, sizeof request_id);
+    pthread_mutex_lock(&s->mu);
+    for (sim_listener *l = acc->listeners; l; l = l->next)
+      if (!strcmp(l->service, "DeviceProfileService")) {
+        job->url = sim_xstrdup(l->url);
+        job->username = sim_xstrdup(l->username);
+        job->password = sim_xstrdup(l->password);
+      }
+    pthread_mutex_unlock(&s->mu);
+  }
+  /* The EIDs before the counter: a test that sees the download accepted
+   * sees its EIDs counted too. */
+  sim_eids_add(s->eids, eids, n_eids);
   SIM_COUNT(s, downloads_accepted, 1);
   SIM_COUNT(s, devices_accepted, n);
   sim_buf b = {0};
-  sim_buf_addf(&b, "{\"requestId\":\"%s\"}", job->request_id);
+  sim_buf_addf(&b, "{\"requestId\":\"%s\"}", request_id);
   sim_answer_json(a, 200, &b);
-  if (job->url) {
+  if (job && job->url) {
     sim_deliver_submit(s->deliver, job);
-  } else {
+    job = NULL;
+  } else if (job) {
     SIM_COUNT(s, cb_no_listener, n);
-    free(job);
   }
-  job = NULL;
 out:
   free(job);
+  free(eids);
   json_decref(root);
 }
 

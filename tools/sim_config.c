@@ -327,6 +327,8 @@ static const opt options[] = {
     {"callback-timeout", FN(o_cb_timeout), "S  timeout of one delivery (10)"},
     {"callback-cacert", FIELD(OPT_PATH, callback_cacert), "F  CA bundle for https listeners"},
     {"on-term", FN(o_on_term), "finish|abandon  pending callbacks on SIGTERM (abandon)"},
+    {"no-callbacks", FIELD(OPT_FLAG, no_callbacks),
+     "      accepted downloads queue no callback at all"},
     {"tls-cert", FIELD(OPT_PATH, tls_cert), "F  serve HTTPS with this PEM certificate"},
     {"tls-key", FIELD(OPT_PATH, tls_key), "F   ... and this PEM key"},
     {"allow-remote-callbacks", FIELD(OPT_FLAG, allow_remote_callbacks),

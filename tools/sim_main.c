@@ -56,6 +56,7 @@ int main(int argc, char **argv) {
   }
   pthread_mutex_init(&s.mu, NULL);
   pthread_mutex_init(&s.log_mu, NULL);
+  s.eids = sim_eids_new();
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || !(s.deliver = sim_deliver_start(&s))) {
     fprintf(stderr, "tsesim-sim: cannot start libcurl\n");
     return 1;
@@ -67,6 +68,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "tsesim-sim: %s\n", err);
     sim_deliver_stop(s.deliver, 0);
     curl_global_cleanup();
+    sim_eids_free(s.eids);
     sim_config_free(&s.cfg);
     return 1;
   }
@@ -96,6 +98,7 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < s.n_sessions; i++)
     memset(s.sessions[i].token, 0, sizeof s.sessions[i].token);
   free(s.sessions);
+  sim_eids_free(s.eids);
   sim_config_free(&s.cfg);
   if (s.log && s.log != stderr) fclose(s.log);
   return status;

@@ -204,16 +204,19 @@ void sim_revoke(sim *s, int tokens, int sessions, unsigned long *n_tokens,
 #define LOAD(f) __atomic_load_n(&s->stats.f, __ATOMIC_RELAXED)
 
 void sim_stats_to_json(sim *s, sim_buf *out) {
+  unsigned long eids = 0, eids_repeated = 0;
+  if (s->eids) sim_eids_totals(s->eids, &eids, &eids_repeated);
   sim_buf_adds(out, "{\"requests\":{");
   for (int i = 0; i < SIM_EP_COUNT; i++)
     sim_buf_addf(out, "%s\"%s\":%lu", i ? "," : "", sim_endpoint_name(i), LOAD(requests[i]));
   sim_buf_addf(out,
-               "},\"downloads\":{\"received\":%lu,\"accepted\":%lu,\"devices_accepted\":%lu},"
+               "},\"downloads\":{\"received\":%lu,\"accepted\":%lu,\"devices_accepted\":%lu,"
+               "\"eids\":%lu,\"eids_repeated\":%lu},"
                "\"tokens\":{\"issued\":%lu,\"reused\":%lu,\"refused\":%lu},"
                "\"logins\":{\"ok\":%lu,\"refused\":%lu,\"locked\":%lu},",
-               LOAD(downloads_received), LOAD(downloads_accepted), LOAD(devices_accepted),
-               LOAD(tokens_issued), LOAD(tokens_reused), LOAD(tokens_refused), LOAD(logins_ok),
-               LOAD(logins_refused), LOAD(logins_locked));
+               LOAD(downloads_received), LOAD(downloads_accepted), LOAD(devices_accepted), eids,
+               eids_repeated, LOAD(tokens_issued), LOAD(tokens_reused), LOAD(tokens_refused),
+               LOAD(logins_ok), LOAD(logins_refused), LOAD(logins_locked));
   sim_buf_addf(out,
                "\"callbacks\":{\"queued\":%lu,\"attempted\":%lu,\"delivered\":%lu,\"failed\":%lu,"
                "\"abandoned\":%lu,\"pending\":%lu,\"no_listener\":%lu,\"duplicates\":%lu},"
@@ -229,4 +232,5 @@ void sim_stats_reset(sim *s) {
   unsigned long *p = (unsigned long *)&s->stats;
   for (size_t i = 0; i < sizeof s->stats / sizeof *p; i++)
     __atomic_store_n(&p[i], 0, __ATOMIC_RELAXED);
+  sim_eids_clear(s->eids);
 }
