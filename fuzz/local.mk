@@ -2,15 +2,18 @@
 # Never part of all, check or distcheck. make fuzz builds the targets into
 # the build directory's fuzz/; make fuzz-smoke runs each for FUZZ_SECONDS
 # from its seed corpus through fuzz/run.sh, the script CI and people use.
-fuzz_names = callback_parse response_parse api_error_parse id_validate builder
+fuzz_names = callback_parse response_parse api_error_parse id_validate builder \
+	reader_csv
 fuzz_programs = fuzz/fuzz_callback_parse$(EXEEXT) fuzz/fuzz_response_parse$(EXEEXT) \
-	fuzz/fuzz_api_error_parse$(EXEEXT) fuzz/fuzz_id_validate$(EXEEXT) fuzz/fuzz_builder$(EXEEXT)
+	fuzz/fuzz_api_error_parse$(EXEEXT) fuzz/fuzz_id_validate$(EXEEXT) fuzz/fuzz_builder$(EXEEXT) \
+	fuzz/fuzz_reader_csv$(EXEEXT)
 # The library's sources that the parsers and the builder need (not the
 # client: no curl), compiled again by clang with the fuzzer's instrumentation
 # and the sanitizers, never the objects gcc built for libtool.
 fuzz_lib_sources = lib/alloc.c lib/error.c lib/version.c lib/ids.c lib/text.c \
 	lib/builder.c lib/serialize.c lib/json_load.c lib/parse_response.c \
-	lib/parse_error.c lib/parse_callback.c lib/secret.c
+	lib/parse_error.c lib/parse_callback.c lib/secret.c \
+	lib/reader_csv.c
 fuzz_deps = fuzz/libtsesim_fuzz.a $(top_srcdir)/fuzz/fuzz_ids.h $(top_srcdir)/include/tsesim.h
 FUZZ_SECONDS = 60
 FUZZ_CFLAGS = -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
@@ -48,6 +51,9 @@ fuzz/fuzz_id_validate$(EXEEXT): $(top_srcdir)/fuzz/fuzz_id_validate.c $(fuzz_dep
 fuzz/fuzz_builder$(EXEEXT): $(top_srcdir)/fuzz/fuzz_builder.c $(fuzz_deps)
 	$(AM_V_CCLD)$(fuzz_cc) -o $@ $(top_srcdir)/fuzz/fuzz_builder.c \
 	  fuzz/libtsesim_fuzz.a $(JANSSON_LIBS) || $(fuzz_link_hint)
+fuzz/fuzz_reader_csv$(EXEEXT): $(top_srcdir)/fuzz/fuzz_reader_csv.c $(fuzz_deps)
+	$(AM_V_CCLD)$(fuzz_cc) -o $@ $(top_srcdir)/fuzz/fuzz_reader_csv.c \
+	  fuzz/libtsesim_fuzz.a $(JANSSON_LIBS) || $(fuzz_link_hint)
 
 fuzz: $(fuzz_programs)
 
@@ -69,4 +75,5 @@ clean-fuzz:
 
 EXTRA_DIST += fuzz/README fuzz/run.sh fuzz/json.dict fuzz/fuzz_ids.h \
 	fuzz/fuzz_callback_parse.c fuzz/fuzz_response_parse.c fuzz/fuzz_api_error_parse.c \
-	fuzz/fuzz_id_validate.c fuzz/fuzz_builder.c fuzz/corpus
+	fuzz/fuzz_id_validate.c fuzz/fuzz_builder.c fuzz/corpus \
+	fuzz/fuzz_reader_csv.c

@@ -178,3 +178,11 @@ void tsesim_request_free(tsesim_request *req) {
   tsesim__free(req->pool);
   tsesim__free(req);
 }
+
+void tsesim__request_truncate(tsesim_request *req, size_t n) {
+  if (!req || n >= req->n_devs) return;
+  /* Devices sit in the pool in order, so the first dropped one's offset is
+   * where the kept digits end. The blocks keep their size. */
+  req->pool_len = req->devs[n].off;
+  req->n_devs = n;
+}
