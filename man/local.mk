@@ -43,3 +43,7 @@ dist_man_MANS = \
 	man/tsesim_rows_rejected.3 \
 	man/tsesim_rows_get.3 \
 	man/tsesim_rows_free.3
+# Jobs: a request of any size in chunks, recorded in the journal.
+dist_man_MANS += \
+	man/tsesim_job_options_init.3 \
+	man/tsesim_job_submit.3
