@@ -39,6 +39,10 @@ void tsesim__test_watch_secret(const char *s);
 unsigned long tsesim__test_secret_leaks(void);
 /* global.c: the count behind tsesim_global_init, read under its lock. */
 unsigned long tsesim__test_global_count(void);
+/* journal.c: the journal's sqlite3 connection (as void *: this header does
+ * not include sqlite3.h), for tests to read its pragmas and shorten its
+ * busy timeout. */
+void *tsesim__test_journal_db(tsesim_journal *j);
 #endif
 
 /* ---- secret.c ---- */
