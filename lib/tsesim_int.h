@@ -45,6 +45,10 @@ unsigned long tsesim__test_secret_leaks(void);
 void tsesim__test_job_sending_hook(void (*fn)(size_t seq));
 /* global.c: the count behind tsesim_global_init, read under its lock. */
 unsigned long tsesim__test_global_count(void);
+/* journal.c: the journal's sqlite3 connection (as void *: this header does
+ * not include sqlite3.h), for tests to read its pragmas and shorten its
+ * busy timeout. */
+void *tsesim__test_journal_db(tsesim_journal *j);
 #endif
 
 /* ---- secret.c ---- */

@@ -43,6 +43,13 @@ dist_man_MANS = \
 	man/tsesim_rows_rejected.3 \
 	man/tsesim_rows_get.3 \
 	man/tsesim_rows_free.3
+# The journal: its three calls, and its file format (section 5, which
+# automake installs into man5dir from the suffix).
+dist_man_MANS += \
+	man/tsesim-journal.5 \
+	man/tsesim_journal_open.3 \
+	man/tsesim_journal_errmsg.3 \
+	man/tsesim_journal_close.3
 # Jobs: a request of any size in chunks, recorded in the journal.
 dist_man_MANS += \
 	man/tsesim_job_options_init.3 \

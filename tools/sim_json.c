@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "sim.h"
+#include "tsesim_int.h"
 
 static void oom(void) {
   fputs("tsesim-sim: out of memory\n", stderr);
@@ -44,8 +45,7 @@ char *sim_xstrdup(const char *s) { return s ? sim_xstrndup(s, strlen(s)) : NULL;
 
 void sim_free_secret(char *s) {
   if (!s) return;
-  volatile char *v = s;
-  while (*v) *v++ = '\0';
+  tsesim__memzero(s, strlen(s));
   free(s);
 }
 

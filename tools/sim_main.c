@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "sim.h"
+#include "tsesim_int.h"
 
 /* Writes the port to path.tmp, then renames it, so a reader never sees a
  * half-written file. */
@@ -96,7 +97,7 @@ int main(int argc, char **argv) {
   sim_buf_free(&b);
   curl_global_cleanup();
   for (size_t i = 0; i < s.n_sessions; i++)
-    memset(s.sessions[i].token, 0, sizeof s.sessions[i].token);
+    tsesim__memzero(s.sessions[i].token, sizeof s.sessions[i].token);
   free(s.sessions);
   sim_eids_free(s.eids);
   sim_config_free(&s.cfg);
