@@ -8,6 +8,7 @@
  * (downloads.eids_repeated), and reads the journal's own tables with SQLite
  * to see the states it documents (tsesim-journal(5)).
  */
+#include <ctype.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <sys/wait.h>
@@ -15,6 +16,12 @@
 
 #include "tsesim_test.h"
 #include "tt_sim.h"
+
+/* tsesim-sim's default OAuth client and M2M user */
+#define SIM_KEY "sim-key"
+#define SIM_SECRET "sim-secret"
+#define SIM_USER "sim-user"
+#define SIM_PASS "sim-pass"
 
 typedef struct job_env {
   tt_sim *s;
