@@ -347,14 +347,21 @@ static tsesim_code result(job *jb) {
     rc = TSESIM_E_TRANSPORT; /* queued, and nothing said why: cannot happen */
   if (rc != TSESIM_OK && jb->stop != TSESIM_E_AUTH && jb->stop != TSESIM_E_JOURNAL) {
     char why[TSESIM_ERRBUF_SIZE];
-    snprintf(why, sizeof why, "%s", jb->first_problem);
-    tsesim__client_fail(
-        jb->c,
-        "job \"%s\": %lu chunks: %lu accepted, %lu unknown, %lu refused, %lu "
-        "queued; %.150s",
-        jb->name, (unsigned long)jb->rec.n_chunks, (unsigned long)n[TSESIM__CHUNK_ACCEPTED],
-        (unsigned long)(n[TSESIM__CHUNK_UNKNOWN] + n[TSESIM__CHUNK_SENDING]),
-        (unsigned long)n[TSESIM__CHUNK_REFUSED], (unsigned long)n[TSESIM__CHUNK_QUEUED], why);
+    /* the first chunk that went wrong in this call, else what stopped it
+     * (errmsg), else the chunks left unknown by an earlier call */
+    snprintf(why, sizeof why, "%s",
+             jb->first_problem[0]       ? jb->first_problem
+             : jb->c->errmsg[0]         ? jb->c->errmsg
+             : n[TSESIM__CHUNK_UNKNOWN] ? "unknown chunks are not sent again without resend_unknown"
+                                        : "");
+    tsesim__client_fail(jb->c,
+                        "job \"%s\": %lu chunk%s: %lu accepted, %lu unknown, %lu refused, %lu "
+                        "queued; %.150s",
+                        jb->name, (unsigned long)jb->rec.n_chunks, jb->rec.n_chunks == 1 ? "" : "s",
+                        (unsigned long)n[TSESIM__CHUNK_ACCEPTED],
+                        (unsigned long)(n[TSESIM__CHUNK_UNKNOWN] + n[TSESIM__CHUNK_SENDING]),
+                        (unsigned long)n[TSESIM__CHUNK_REFUSED],
+                        (unsigned long)n[TSESIM__CHUNK_QUEUED], why);
   }
   return rc;
 }
@@ -408,10 +415,12 @@ static tsesim_code check_args(tsesim_client *c, tsesim_journal *j, const char *n
 
 tsesim_code tsesim_job_submit(tsesim_client *c, tsesim_journal *j, const char *name,
                               const tsesim_request *req, const tsesim_job_options *o) {
+  static const tsesim_job_options defaults = TSESIM_JOB_OPTIONS_INIT;
   job jb;
   size_t s, i;
   tsesim_code rc;
   if (!c) return TSESIM_E_INVAL;
+  if (!o) o = &defaults; /* NULL: the defaults */
   c->errmsg[0] = '\0';
   tsesim_api_error_free(c->last_error);
   c->last_error = NULL;
@@ -424,8 +433,8 @@ tsesim_code tsesim_job_submit(tsesim_client *c, tsesim_journal *j, const char *n
   jb.progress_fn = o->progress_fn;
   jb.progress_payload = o->progress_payload;
   rc = tsesim__journal_job_begin(j, name, req, o->rows, o->chunk_size, &jb.rec);
-  if (rc != TSESIM_OK) {
-    tsesim__client_fail(c, "job \"%s\": %s", name, tsesim_journal_errmsg(j));
+  if (rc != TSESIM_OK) { /* the journal's message names the job */
+    tsesim__client_fail(c, "%s", tsesim_journal_errmsg(j));
     return rc;
   }
   if (!jb.rec.n_chunks) return TSESIM_OK; /* every row was rejected: nothing to send */

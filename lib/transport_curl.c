@@ -328,6 +328,8 @@ static tsesim_code classify(tsesim__transfer *t, CURLcode cc) {
     return TSESIM_E_HTTP;
   }
   if (!t->nothing_sent && t->guard_resend) {
+    if (t->resend_refused) /* libcurl's own error then tells of the refused re-send */
+      what = "the connection closed with no answer, and libcurl's re-send was refused";
     fail(t, "%s %s: sent, but no complete answer came (%s)", method, path, what);
     return TSESIM_E_UNKNOWN_OUTCOME;
   }
