@@ -30,11 +30,11 @@ extern "C" {
 
 /* ---- version ---- */
 #define TSESIM_VERSION_MAJOR 0
-#define TSESIM_VERSION_MINOR 1
+#define TSESIM_VERSION_MINOR 2
 #define TSESIM_VERSION_PATCH 0
 #define TSESIM_VERSION_NUM \
   ((TSESIM_VERSION_MAJOR << 16) | (TSESIM_VERSION_MINOR << 8) | TSESIM_VERSION_PATCH)
-#define TSESIM_VERSION_STR "0.1.0"
+#define TSESIM_VERSION_STR "0.2.0"
 
 /**
  * The version of the library in use at run time, encoded like
