@@ -266,21 +266,33 @@ const tsesim_api_error *tsesim_client_last_error(const tsesim_client *c) {
 
 /* ---- log and time ---- */
 void tsesim__client_log(tsesim_client *c, int level, const char *fmt, ...) {
-  char line[512];
   va_list ap;
-  if (!c->log.fn || level > c->log.level) return;
   va_start(ap, fmt);
-  if (vsnprintf(line, sizeof line, fmt, ap) < 0) line[0] = '\0';
+  tsesim__vlog(&c->log, level, fmt, ap);
   va_end(ap);
-  c->log.fn(level, line, c->log.payload);
 }
 
 void tsesim__client_fail(tsesim_client *c, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  if (vsnprintf(c->errmsg, sizeof c->errmsg, fmt, ap) < 0) c->errmsg[0] = '\0';
+  tsesim__errbuf_vset(c->errmsg, fmt, ap);
   va_end(ap);
   tsesim__client_log(c, 0, "%s", c->errmsg);
+}
+
+void tsesim__client_attempt(const tsesim_client *c, const tsesim__transfer *t, unsigned attempt,
+                            long answered, int no_resend, tsesim__attempt *a) {
+  memset(a, 0, sizeof *a);
+  a->attempt = attempt;
+  a->max_attempts = c->max_attempts;
+  a->no_resend = no_resend;
+  a->answered = answered;
+  a->base_ms = c->backoff_base_ms;
+  a->cap_ms = c->backoff_cap_ms;
+  a->rc = t ? t->rc : TSESIM_E_NOMEM;
+  a->status = t ? t->status : 0;
+  a->nothing_sent = t ? t->nothing_sent : 1;
+  a->retry_after_s = t ? t->retry_after : -1;
 }
 
 long long tsesim__now_ms(tsesim_client *c) { return tsesim__net_now_ms(&c->net); }

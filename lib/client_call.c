@@ -86,29 +86,18 @@ static tsesim_code send_with_retries(tsesim_client *c, const char *method, const
     size_t n = 0;
     tsesim__attempt a;
     tsesim__retry r;
-    memset(&a, 0, sizeof a);
-    a.rc = tsesim__auth_headers(&c->auth, kind, lines, &n);
-    a.nothing_sent = 1;
-    if (a.rc == TSESIM_OK) {
-      a.rc = tsesim__transfer_start(t, method, c->base_url, path, lines, n, body, len, no_resend);
-      tsesim__auth_headers_free(lines, n);
-      if (a.rc == TSESIM_OK) {
+    if (tsesim__auth_headers(&c->auth, kind, lines, &n) == TSESIM_OK) {
+      /* a failure to start is recorded in t as an outcome: NOMEM, nothing sent */
+      if (tsesim__transfer_start(t, method, c->base_url, path, lines, n, body, len, no_resend) ==
+          TSESIM_OK)
         tsesim__net_run(&c->net, t, -1);
-        a.rc = t->rc;
-        a.status = t->status;
-        a.nothing_sent = t->nothing_sent;
-        a.retry_after_s = t->retry_after;
-      }
+      tsesim__auth_headers_free(lines, n);
+      tsesim__client_attempt(c, t, attempt, answered, no_resend, &a);
       if (a.rc != TSESIM_OK) tsesim__client_fail(c, "%s", t->errmsg);
     } else {
+      tsesim__client_attempt(c, NULL, attempt, answered, no_resend, &a);
       tsesim__client_fail(c, "%s %s: out of memory", method, path);
     }
-    a.attempt = attempt;
-    a.max_attempts = c->max_attempts;
-    a.no_resend = no_resend;
-    a.answered = answered;
-    a.base_ms = c->backoff_base_ms;
-    a.cap_ms = c->backoff_cap_ms;
     r = tsesim__retry_decide(&a, tsesim__random_next(&c->rng));
     if (r.action == TSESIM__RETRY_ANSWER) {
       *status = a.status;

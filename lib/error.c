@@ -45,10 +45,13 @@ const char *tsesim_code_name(tsesim_code code) {
   return "TSESIM_E_???";
 }
 
+void tsesim__errbuf_vset(char *errbuf, const char *fmt, va_list ap) {
+  if (errbuf && vsnprintf(errbuf, TSESIM_ERRBUF_SIZE, fmt, ap) < 0) errbuf[0] = '\0';
+}
+
 void tsesim__errbuf_set(char *errbuf, const char *fmt, ...) {
   va_list ap;
-  if (!errbuf) return;
   va_start(ap, fmt);
-  if (vsnprintf(errbuf, TSESIM_ERRBUF_SIZE, fmt, ap) < 0) errbuf[0] = '\0';
+  tsesim__errbuf_vset(errbuf, fmt, ap);
   va_end(ap);
 }

@@ -182,17 +182,7 @@ static int settle(job *jb, active *a) {
   char err[TSESIM_ERRBUF_SIZE], id[TSESIM__REQUEST_ID_MAX + 1];
   tsesim_code rc;
   jb->bytes += (unsigned long)t->bytes_sent;
-  memset(&at, 0, sizeof at);
-  at.attempt = a->attempt;
-  at.max_attempts = c->max_attempts;
-  at.rc = t->rc;
-  at.status = t->status;
-  at.nothing_sent = t->nothing_sent;
-  at.no_resend = 1;
-  at.answered = a->answered;
-  at.retry_after_s = t->retry_after;
-  at.base_ms = c->backoff_base_ms;
-  at.cap_ms = c->backoff_cap_ms;
+  tsesim__client_attempt(c, t, a->attempt, a->answered, 1, &at);
   r = tsesim__retry_decide(&at, tsesim__random_next(&c->rng));
   if (r.action == TSESIM__RETRY_AGAIN) {
     if (t->rc == TSESIM_OK) a->answered = t->status;

@@ -148,7 +148,7 @@ static void set_msg(tsesim_journal *j, const char *fmt, ...) TSESIM__PRINTF(2, 3
 static void set_msg(tsesim_journal *j, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  if (vsnprintf(j->errmsg, sizeof j->errmsg, fmt, ap) < 0) j->errmsg[0] = '\0';
+  tsesim__errbuf_vset(j->errmsg, fmt, ap);
   va_end(ap);
 }
 

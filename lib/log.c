@@ -7,12 +7,16 @@
 
 #include "tsesim_int.h"
 
-void tsesim__log(const tsesim__logger *lg, int level, const char *fmt, ...) {
+void tsesim__vlog(const tsesim__logger *lg, int level, const char *fmt, va_list ap) {
   char line[512];
-  va_list ap;
   if (!lg->fn || level > lg->level) return;
-  va_start(ap, fmt);
   if (vsnprintf(line, sizeof line, fmt, ap) < 0) line[0] = '\0';
-  va_end(ap);
   lg->fn(level, line, lg->payload);
+}
+
+void tsesim__log(const tsesim__logger *lg, int level, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  tsesim__vlog(lg, level, fmt, ap);
+  va_end(ap);
 }

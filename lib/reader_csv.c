@@ -67,7 +67,7 @@ static int fail(reader *r, const char *fmt, ...) TSESIM__PRINTF(2, 3);
 static int fail(reader *r, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  if (vsnprintf(r->msg, sizeof r->msg, fmt, ap) < 0) r->msg[0] = '\0';
+  tsesim__errbuf_vset(r->msg, fmt, ap);
   va_end(ap);
   return -1;
 }

@@ -42,7 +42,7 @@ static void fail(tsesim__transfer *t, const char *fmt, ...) TSESIM__PRINTF(2, 3)
 static void fail(tsesim__transfer *t, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  if (vsnprintf(t->errmsg, sizeof t->errmsg, fmt, ap) < 0) t->errmsg[0] = '\0';
+  tsesim__errbuf_vset(t->errmsg, fmt, ap);
   va_end(ap);
 }
 

@@ -5,6 +5,7 @@
 #ifndef TSESIM_INT_H
 #define TSESIM_INT_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 #include "tsesim.h"
@@ -70,6 +71,8 @@ int tsesim__loopback_ipv4(const char *host);
 /* Writes a formatted reason into errbuf (TSESIM_ERRBUF_SIZE bytes) if it is
  * not NULL, truncating safely. */
 void tsesim__errbuf_set(char *errbuf, const char *fmt, ...) TSESIM__PRINTF(2, 3);
+/* The same with a va_list: the one formatter behind every errmsg. */
+void tsesim__errbuf_vset(char *errbuf, const char *fmt, va_list ap);
 
 /* ---- ids.c ---- */
 /* Lower-case wire name of a kind ("eid"), or NULL for an unknown kind. */
@@ -200,6 +203,7 @@ typedef struct tsesim__logger {
   int level; /* highest level passed on */
 } tsesim__logger;
 void tsesim__log(const tsesim__logger *lg, int level, const char *fmt, ...) TSESIM__PRINTF(3, 4);
+void tsesim__vlog(const tsesim__logger *lg, int level, const char *fmt, va_list ap);
 
 /* ---- text.c, for messages about header values ---- */
 /* "control character", "space" or "non-ASCII byte": what is wrong with b. */
@@ -377,6 +381,11 @@ struct tsesim_client {
 void tsesim__client_log(tsesim_client *c, int level, const char *fmt, ...) TSESIM__PRINTF(3, 4);
 void tsesim__client_fail(tsesim_client *c, const char *fmt, ...) TSESIM__PRINTF(2, 3);
 long long tsesim__now_ms(tsesim_client *c);
+/* The retry decision's input for try number attempt of a request: its
+ * outcome from t (NULL: it could not be made, out of memory, nothing sent)
+ * and the client's limits. */
+void tsesim__client_attempt(const tsesim_client *c, const tsesim__transfer *t, unsigned attempt,
+                            long answered, int no_resend, tsesim__attempt *a);
 /* Waits ms: the application's sleep when it gave one, else drives the
  * client's other transfers for that long. */
 void tsesim__client_wait(tsesim_client *c, long ms);
