@@ -35,14 +35,18 @@ static int ends_with(const char *s, const char *tail) {
   return n >= t && strcmp(s + n - t, tail) == 0;
 }
 
-void tsesim__client_set_last_error(tsesim_client *c, const tsesim__transfer *t, long status) {
+tsesim_code tsesim__client_set_last_error(tsesim_client *c, const tsesim__transfer *t,
+                                          long status) {
   tsesim_api_error *e = NULL;
+  tsesim_code rc;
   tsesim_api_error_free(c->last_error);
   c->last_error = NULL;
-  if (tsesim_api_error_parse(&e, status, t->resp, t->resp_len) == TSESIM_OK) {
+  rc = tsesim_api_error_parse(&e, status, t->resp, t->resp_len);
+  if (rc == TSESIM_OK) {
     e->retry_after = t->retry_after;
     c->last_error = e;
   }
+  return rc;
 }
 
 int tsesim__client_gateway_fault(const tsesim_client *c, long status) {

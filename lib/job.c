@@ -228,7 +228,19 @@ static int settle(job *jb, active *a) {
     release(a);
     return 1;
   }
-  tsesim__client_set_last_error(c, t, t->status);
+  if (tsesim__client_set_last_error(c, t, t->status) != TSESIM_OK && t->status >= 400 &&
+      t->status < 500) {
+    /* A 4xx was not acted on, but without reading it we cannot tell a
+     * refusal from a token to renew: the chunk goes back to queued, and
+     * the job stops, as for any lack of memory before sending. */
+    snprintf(err, sizeof err, "its answer (HTTP %ld) could not be read: out of memory", t->status);
+    tsesim__client_fail(c, "job \"%s\": chunk %lu: %s", jb->name, (unsigned long)a->seq, err);
+    jb->queued_rc = TSESIM_E_NOMEM;
+    if (!jb->stop) jb->stop = TSESIM_E_NOMEM;
+    record(jb, a->seq, TSESIM__CHUNK_QUEUED, NULL, t->status, err);
+    release(a);
+    return 1;
+  }
   if (tsesim__client_gateway_fault(c, t->status) && !a->new_access) {
     a->new_access = 1;
     if (a->access_gen == c->auth.access_gen) { /* the first to see this token refused */

@@ -487,6 +487,26 @@ static tsesim_code row_get(tsesim_journal *j, const tsesim_request *req, const t
               (unsigned long)req->n_devs);
       return TSESIM_E_INVAL;
     }
+    if (!row->error) { /* its cells are the device's identifiers, kind by kind */
+      const tsesim__device *d = &req->devs[row->device];
+      size_t off = d->off;
+      int n_cells = 0, same = 1;
+      for (k = 0; k < 3; k++) n_cells += r->id[k] != NULL;
+      for (k = 0; k < d->n_ids; k++) {
+        int col = d->kind[k] == TSESIM_ID_EID ? 0 : d->kind[k] == TSESIM_ID_ICCID ? 1 : 2;
+        if (!r->id[col] || r->len[col] != d->len[k] ||
+            memcmp(r->id[col], req->pool + off, d->len[k]) != 0)
+          same = 0;
+        off += d->len[k];
+      }
+      if (!same || n_cells != d->n_ids) {
+        set_msg(j,
+                "rows do not match the request: line %lu holds other identifiers than the "
+                "request's device %lu",
+                row->line, (unsigned long)row->device);
+        return TSESIM_E_INVAL;
+      }
+    }
   }
   if (!r->error) (*valid)++;
   return TSESIM_OK;

@@ -392,8 +392,9 @@ void tsesim__client_wait(tsesim_client *c, long ms);
 /* Gets the tokens a request of that kind needs, blocking: the access token
  * when missing or stale, then (SESSION) the session. */
 tsesim_code tsesim__client_tokens(tsesim_client *c, tsesim__auth_kind kind);
-/* last_error from t's answer (status). */
-void tsesim__client_set_last_error(tsesim_client *c, const tsesim__transfer *t, long status);
+/* last_error from t's answer (status): TSESIM_OK, or NOMEM when it could
+ * not be read (last_error is then NULL). */
+tsesim_code tsesim__client_set_last_error(tsesim_client *c, const tsesim__transfer *t, long status);
 /* 1 when last_error is a 401 gateway fault ({"fault":...}): the access token. */
 int tsesim__client_gateway_fault(const tsesim_client *c, long status);
 /* 1 when last_error's errorCode ends in SessionToken.Expired. */
