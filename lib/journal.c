@@ -642,6 +642,44 @@ static tsesim_code job_add(tsesim_journal *j, const char *name, const tsesim_req
   return TSESIM_OK;
 }
 
+/* 1 when the recorded cell (column col of st) is the row's cell. */
+static int same_cell(sqlite3_stmt *st, int col, const char *id, size_t len) {
+  const char *v = (const char *)sqlite3_column_text(st, col);
+  if (!v || !id) return !v && !id;
+  return (size_t)sqlite3_column_bytes(st, col) == len && memcmp(v, id, len) == 0;
+}
+
+/* The rows differ from the recorded ones (their fingerprints do): finds
+ * the first that differs, reading the device table back in file order, for
+ * a message that says where. 0 when none is found (rows missing, or memory). */
+static unsigned long long first_difference(tsesim_journal *j, long long job,
+                                           const tsesim_request *req, const tsesim_rows *rows,
+                                           size_t n_rows, unsigned long long *rec_line) {
+  sqlite3_stmt *st = NULL;
+  unsigned long long at = 0;
+  size_t i, valid = 0;
+  row_view r;
+  *rec_line = 0;
+  if (sqlite3_prepare_v2(j->db,
+                         "SELECT line, eid, iccid, imei, error IS NULL FROM device WHERE job = ?1 "
+                         "ORDER BY idx",
+                         -1, &st, NULL) != SQLITE_OK)
+    return 0;
+  sqlite3_bind_int64(st, 1, job);
+  for (i = 0; i < n_rows && sqlite3_step(st) == SQLITE_ROW; i++) {
+    if (row_get(j, req, rows, i, &valid, &r) != TSESIM_OK) break;
+    if ((unsigned long long)sqlite3_column_int64(st, 0) != r.line ||
+        !same_cell(st, 1, r.id[0], r.len[0]) || !same_cell(st, 2, r.id[1], r.len[1]) ||
+        !same_cell(st, 3, r.id[2], r.len[2]) || sqlite3_column_int(st, 4) != !r.error) {
+      at = r.line;
+      *rec_line = (unsigned long long)sqlite3_column_int64(st, 0);
+      break;
+    }
+  }
+  sqlite3_finalize(st);
+  return at;
+}
+
 /* The recorded job (the current row of S_JOB_FIND) against this request;
  * TSESIM_E_INVAL with errmsg naming the first difference. */
 static tsesim_code job_match(tsesim_journal *j, sqlite3_stmt *st, const char *name,
@@ -691,7 +729,20 @@ static tsesim_code job_match(tsesim_journal *j, sqlite3_stmt *st, const char *na
   rc = fingerprint(j, req, rows, n_rows, hex);
   if (rc) return rc;
   if (strcmp(hex, print) != 0) {
-    set_msg(j, "job %s was recorded with other rows (the device file changed)", shown);
+    unsigned long long rec_line,
+        at = first_difference(j, sqlite3_column_int64(st, 0), req, rows, n_rows, &rec_line);
+    if (at && at == rec_line)
+      set_msg(j,
+              "job %s was recorded with other rows (the device file changed): line %llu "
+              "differs",
+              shown, at);
+    else if (at)
+      set_msg(j,
+              "job %s was recorded with other rows (the device file changed): row at line %llu "
+              "differs from the one recorded (at line %llu)",
+              shown, at, rec_line);
+    else
+      set_msg(j, "job %s was recorded with other rows (the device file changed)", shown);
     return TSESIM_E_INVAL;
   }
   if (chunk_size && (long long)chunk_size != rec_chunk) {

@@ -578,9 +578,9 @@ START_TEST(test_job_mismatch) {
       {"Acme", "Gold", 24, 0, 0, "job \"J\" was recorded with 25 rows; this request has 24"},
       {"Acme", "Gold", 26, 0, 0, "job \"J\" was recorded with 25 rows; this request has 26"},
       {"Acme", "Gold", 25, 0, 1,
-       "job \"J\" was recorded with other rows (the device file changed)"},
+       "job \"J\" was recorded with other rows (the device file changed): line 25 differs"},
       {"Acme", "Gold", 25, 0, 2,
-       "job \"J\" was recorded with other rows (the device file changed)"},
+       "job \"J\" was recorded with other rows (the device file changed): line 1 differs"},
       {"Acme", "Gold", 25, 5, 0, "job \"J\" was recorded with chunk size 10, not 5"},
   };
 
