@@ -21,15 +21,16 @@ static inline void die(const char *what) {
   exit(2);
 }
 
-/* Starts prog on a free port and waits for its port file; sets base. */
-static inline void sim_start(const char *prog, const char *dir) {
+/* Starts prog on a free port, with one more option opt (NULL: none, such
+ * as "--no-callbacks"), and waits for its port file; sets base. */
+static inline void sim_start_opt(const char *prog, const char *dir, const char *opt) {
   char portfile[4096], port[16] = "";
   snprintf(portfile, sizeof portfile, "%s/bench-sim-port.%ld", dir, (long)getpid());
   remove(portfile);
   sim_pid = fork();
   if (sim_pid == 0) {
-    execl(prog, prog, "--port", "0", "--port-file", portfile, "--callback-workers", "8",
-          (char *)NULL);
+    execl(prog, prog, "--port", "0", "--port-file", portfile, "--callback-workers", "8", opt,
+          (char *)NULL); /* opt NULL ends the list there */
     _exit(127);
   }
   for (int i = 0; i < 2000; i++) {
@@ -47,6 +48,9 @@ static inline void sim_start(const char *prog, const char *dir) {
   port[strcspn(port, "\n")] = '\0';
   snprintf(base, sizeof base, "http://127.0.0.1:%s", port);
 }
+
+/* Starts prog on a free port and waits for its port file; sets base. */
+static inline void sim_start(const char *prog, const char *dir) { sim_start_opt(prog, dir, NULL); }
 
 static inline long sim_kib(const char *field) {
   char path[64], line[256];
