@@ -507,9 +507,13 @@ tsesim_code tsesim_job_submit(tsesim_client *c, tsesim_journal *j, const char *n
     if (jb.stop == TSESIM_E_JOURNAL) break; /* nothing more can be recorded */
     {
       long wait = PROGRESS_EVERY_MS;
-      int running = 0;
-      for (i = 0; i < jb.n_slots; i++)
+      int running = 0, free_slot = 0;
+      for (i = 0; i < jb.n_slots; i++) {
         if (jb.slots[i].body && jb.slots[i].phase == PH_RUN) running = 1;
+        if (!jb.slots[i].body) free_slot = 1;
+      }
+      /* a chunk settled in this pass and the next can take its slot: now */
+      if (free_slot && !jb.stop && jb.next < jb.n_todo) wait = 0;
       if (next_due >= 0 && next_due - now < wait) wait = (long)(next_due - now);
       if (wait < 0) wait = 0;
       if (!running && c->sleep_fn && wait > 0)

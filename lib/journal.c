@@ -42,7 +42,6 @@ enum {
   S_COMMIT,
   S_ROLLBACK,
   S_JOB_FIND,
-  S_ROWS_TOTAL,
   S_JOB_ADD,
   S_JOB_PRINT,
   S_DEVICE_ADD,
@@ -58,7 +57,6 @@ static const char *const sql[S_COUNT] = {
     "COMMIT",
     "ROLLBACK",
     "SELECT id, account, plan, chunk_size, devices, rows, fingerprint FROM job WHERE name = ?1",
-    "SELECT ifnull(sum(rows), 0) FROM job",
     "INSERT INTO job(name, account, plan, chunk_size, devices, rows, fingerprint, created)"
     " VALUES(?1, ?2, ?3, ?4, ?5, ?6, '', " NOW ")",
     "UPDATE job SET fingerprint = ?2 WHERE id = ?1",
@@ -72,12 +70,6 @@ static const char *const sql[S_COUNT] = {
     "UPDATE chunk SET state = ?3, request_id = ?4, http_status = ?5, error = ?6,"
     " attempts = attempts + ?7, updated = " NOW " WHERE job = ?1 AND seq = ?2",
 };
-
-/* The indexes for the callback tracker's lookups by id (schema version 1). */
-#define INDEX_IDS                                    \
-  "CREATE INDEX device_eid ON device(job, eid);"     \
-  "CREATE INDEX device_iccid ON device(job, iccid);" \
-  "CREATE INDEX device_imei ON device(job, imei);"
 
 /* Version 1 of the schema (tsesim-journal(5)); run in the transaction that
  * sets user_version, so a journal holds all of it or none. */
@@ -94,21 +86,8 @@ static const char schema_v1[] =
     " updated TEXT NOT NULL, PRIMARY KEY(job, seq)) WITHOUT ROWID;"
     "CREATE TABLE device(job INTEGER NOT NULL REFERENCES job(id), idx INTEGER NOT NULL,"
     " line INTEGER NOT NULL, eid TEXT, iccid TEXT, imei TEXT, device INTEGER, chunk INTEGER,"
-    " error TEXT, PRIMARY KEY(job, idx)) WITHOUT ROWID;" INDEX_IDS
-    "CREATE INDEX device_chunk ON device(job, chunk);"
+    " error TEXT, PRIMARY KEY(job, idx)) WITHOUT ROWID;"
     "PRAGMA user_version = 1;";
-
-/* Rows recorded one by one into three indexes of random keys (the ids)
- * cost a page of cache per row once the indexes outgrow the cache: about
- * 20 s for a million rows. Sorted once at the end, as CREATE INDEX does,
- * they cost about a tenth of that. So a job of many rows, at least as many
- * as the journal holds already, is recorded without those three indexes,
- * which are made again before the commit, in the same transaction: no
- * other connection ever sees the journal without them. */
-#define BULK_ROWS 20000
-static const char index_drop[] =
-    "DROP INDEX device_eid; DROP INDEX device_iccid; DROP INDEX device_imei;";
-static const char index_make[] = INDEX_IDS;
 
 struct tsesim_journal {
   sqlite3 *db;
@@ -553,20 +532,6 @@ static tsesim_code job_add(tsesim_journal *j, const char *name, const tsesim_req
   char hex[17];
   row_view r;
   tsesim_code rc;
-  int bulk = 0;
-
-  if (n_rows >= BULK_ROWS) {
-    sqlite3_stmt *total = j->st[S_ROWS_TOTAL];
-    if (sqlite3_step(total) != SQLITE_ROW) {
-      rc = db_fail(j, "cannot count the rows recorded");
-      done(total);
-      return rc;
-    }
-    bulk = (unsigned long long)sqlite3_column_int64(total, 0) <= n_rows;
-    done(total);
-  }
-  if (bulk && sqlite3_exec(j->db, index_drop, NULL, NULL, NULL) != SQLITE_OK)
-    return db_fail(j, "cannot set the indexes aside");
 
   if (bind_str(st, 1, name) || bind_str(st, 2, req->account_name) ||
       bind_str(st, 3, req->service_plan) || sqlite3_bind_int64(st, 4, (long long)chunk_size) ||
@@ -623,8 +588,6 @@ static tsesim_code job_add(tsesim_journal *j, const char *name, const tsesim_req
   done(st);
   rc = rows_total(j, req, valid);
   if (rc) return rc;
-  if (bulk && sqlite3_exec(j->db, index_make, NULL, NULL, NULL) != SQLITE_OK)
-    return db_fail(j, "cannot index the rows");
 
   st = j->st[S_JOB_PRINT];
   snprintf(hex, sizeof hex, "%016llx", h);
