@@ -328,6 +328,7 @@ START_TEST(test_refused_login_stops) {
   /* and the client remembers: a second run asks nobody */
   expect_rc("again", submit(&e, "auth", 10, 4, 0), TSESIM_E_AUTH, &e);
   tt_stats_expect(e.s, "again", TT_ST("requests.login", 1), TT_ST("requests.download", 0), NULL);
+  expect_no_repeat(&e, "refused login", 0);
   env_end(&e);
 }
 END_TEST
