@@ -39,19 +39,6 @@ static tsesim_client *client_for(const tt_sim *s) {
   return c;
 }
 
-/* Arms the n-th allocation from now to fail. */
-static void arm(unsigned long n) {
-  tsesim__test_alloc_reset();
-  tsesim__test_alloc_fail_at(n);
-}
-
-/* Disarms; 1 when an allocation was made to fail since arm(). */
-static int disarm(void) {
-  int failed = tsesim__test_alloc_failed() != 0;
-  tsesim__test_alloc_fail_at(0);
-  return failed;
-}
-
 static int reads_as_not_sent(tsesim_code rc) {
   return rc == TSESIM_E_NOMEM || rc == TSESIM_E_TRANSPORT || rc == TSESIM_E_TIMEOUT ||
          rc == TSESIM_E_TLS || rc == TSESIM_E_INVAL;
@@ -136,9 +123,9 @@ static void session_call_loop(const tt_sim *s, const char *what,
     tsesim_code rc;
     int failed;
     if (logged_in) ck_assert_int_eq(tsesim_client_login(c), TSESIM_OK);
-    arm(n);
+    tt_alloc_arm(n);
     rc = call(c);
-    failed = disarm();
+    failed = tt_alloc_disarm();
     ck_assert_msg(rc == TSESIM_OK || (failed && rc == TSESIM_E_NOMEM), "%s, run %lu: %s (%s)", what,
                   n, tsesim_code_name(rc), tsesim_client_errmsg(c));
     if (rc != TSESIM_OK) ck_assert_int_eq(call(c), TSESIM_OK);
@@ -200,9 +187,9 @@ START_TEST(test_download_alloc) {
       tt_sim_faults(s, setup);
     }
     before = tt_stats(s);
-    arm(n);
+    tt_alloc_arm(n);
     rc = tsesim_client_download(&id, c, req);
-    failed = disarm();
+    failed = tt_alloc_disarm();
     after = tt_stats(s);
     sent = tt_stat_of(after, "requests.download") - tt_stat_of(before, "requests.download");
     accepted = tt_stat_of(after, "downloads.accepted") - tt_stat_of(before, "downloads.accepted");
@@ -280,10 +267,10 @@ START_TEST(test_register_alloc) {
       tt_auth_get(s, &a);
     }
     before = tt_stat(s, "requests.callbacks");
-    arm(n);
+    tt_alloc_arm(n);
     rc = tsesim_client_register_callback(c, TT_ACCOUNT, service, "http://127.0.0.1:9/cb", "u",
                                          "listener-pass");
-    failed = disarm();
+    failed = tt_alloc_disarm();
     acted = registered(s, &a, service);
     sent = tt_stat(s, "requests.callbacks") - before - 1; /* not the listing */
     expect_sent_rule("register", n, failed, rc, sent, acted, c);
@@ -317,9 +304,9 @@ START_TEST(test_unregister_alloc) {
     tt_m2m(s, &r, "POST", TT_CALLBACKS TT_ACCOUNT, a.token, a.session, body);
     tt_expect_status("register", &r, 200);
     tt_resp_free(&r);
-    arm(n);
+    tt_alloc_arm(n);
     rc = tsesim_client_unregister_callback(c, TT_ACCOUNT, service);
-    failed = disarm();
+    failed = tt_alloc_disarm();
     gone = !registered(s, &a, service);
     if (!failed || gone)
       ck_assert_msg(rc == TSESIM_OK, "unregister, run %lu: %s, listener %s (%s)", n,

@@ -47,17 +47,6 @@ static void no_sleep(long ms, void *payload) {
   (void)payload;
 }
 
-static void arm(unsigned long n) {
-  tsesim__test_alloc_reset();
-  tsesim__test_alloc_fail_at(n);
-}
-
-static int disarm(void) {
-  int failed = tsesim__test_alloc_failed() != 0;
-  tsesim__test_alloc_fail_at(0);
-  return failed;
-}
-
 /* The progress counts always add up to the job's devices. */
 static void on_progress(const tsesim_job_progress *p, void *payload) {
   size_t *reports = payload;
@@ -240,9 +229,9 @@ START_TEST(test_job_alloc) {
     }
     received0 = tt_stat(s, "downloads.received");
 
-    arm(n);
+    tt_alloc_arm(n);
     rc = submit(c, j, name, req, &reports);
-    failed = disarm();
+    failed = tt_alloc_disarm();
 
     chunks_read(db, &ch);
     sim_chunks(s, d, sim, what, n);

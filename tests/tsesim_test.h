@@ -82,6 +82,20 @@ static inline void tt_expect_str(const char *ctx, const char *field, const char 
     ck_assert_msg(tt_n > 1, "the call made no allocation at all");                     \
   } while (0)
 
+/* Arms the n-th allocation from now to fail (for loops that cannot use
+ * TT_FAIL_EACH_ALLOC: a call whose outcome may be more than NOMEM). */
+static inline void tt_alloc_arm(unsigned long n) {
+  tsesim__test_alloc_reset();
+  tsesim__test_alloc_fail_at(n);
+}
+
+/* Disarms; 1 when an allocation was made to fail since tt_alloc_arm(). */
+static inline int tt_alloc_disarm(void) {
+  int failed = tsesim__test_alloc_failed() != 0;
+  tsesim__test_alloc_fail_at(0);
+  return failed;
+}
+
 /* A main for one suite: exits 0 only if every test passed. */
 #define TT_MAIN(suite_fn)                        \
   int main(void) {                               \
