@@ -4,6 +4,9 @@
  */
 #include <curl/curl.h>
 #include <errno.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <microhttpd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -32,6 +35,13 @@ static int write_port_file(const char *path, unsigned port) {
 }
 
 int main(int argc, char **argv) {
+#if defined(__GLIBC__) && defined(M_MMAP_THRESHOLD)
+  /* Request bodies of megabytes come and go on many threads. glibc raises
+   * its mmap threshold after each large free, after which such bodies stay
+   * in per-thread arenas and the resident size drifts up with the threads
+   * that served them; a fixed threshold returns them to the system. */
+  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+#endif
   static sim s;
   int rc = sim_config_parse(&s.cfg, argc, argv);
   if (rc) {
