@@ -58,12 +58,18 @@ int tsesim__client_session_expired(const tsesim_client *c) {
   return c->last_error && ends_with(c->last_error->code, "SessionToken.Expired");
 }
 
-void tsesim__client_describe(tsesim_client *c, const char *what, long status, const char *tail) {
+void tsesim__client_describe_into(const tsesim_client *c, char *dst, const char *what, long status,
+                                  const char *tail) {
   const tsesim_api_error *e = c->last_error;
   char code[SERVER_TEXT_MAX * 4 + 8] = "(no code)", msg[SERVER_TEXT_MAX * 4 + 8] = "";
   if (e && e->code) tsesim__quote(code, sizeof code, e->code, SERVER_TEXT_MAX);
   if (e && e->message) tsesim__quote(msg, sizeof msg, e->message, SERVER_TEXT_MAX);
-  tsesim__client_fail(c, "%s: %ld %s%s%s%s", what, status, code, msg[0] ? ": " : "", msg, tail);
+  tsesim__errbuf_set(dst, "%s: %ld %s%s%s%s", what, status, code, msg[0] ? ": " : "", msg, tail);
+}
+
+void tsesim__client_describe(tsesim_client *c, const char *what, long status, const char *tail) {
+  tsesim__client_describe_into(c, c->errmsg, what, status, tail);
+  tsesim__client_log(c, 0, "%s", c->errmsg);
 }
 
 /* A non-2xx answer that is not handled by the caller. */

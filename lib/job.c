@@ -257,11 +257,7 @@ static int settle(job *jb, active *a) {
   } else {
     /* refused (a 4xx), or an answer that may follow an action (3xx, 5xx) */
     int refused = t->status >= 400 && t->status < 500;
-    char save[TSESIM_ERRBUF_SIZE];
-    snprintf(save, sizeof save, "%s", c->errmsg);
-    tsesim__client_describe(c, "download", t->status, "");
-    snprintf(err, sizeof err, "%s", c->errmsg);
-    snprintf(c->errmsg, sizeof c->errmsg, "%s", save);
+    tsesim__client_describe_into(c, err, "download", t->status, "");
     record(jb, a->seq, refused ? TSESIM__CHUNK_REFUSED : TSESIM__CHUNK_UNKNOWN, NULL, t->status,
            err);
     release(a);

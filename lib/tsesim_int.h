@@ -401,6 +401,9 @@ int tsesim__client_gateway_fault(const tsesim_client *c, long status);
 int tsesim__client_session_expired(const tsesim_client *c);
 /* errmsg: "what: status "code": "message"" then tail, server text escaped and cut. */
 void tsesim__client_describe(tsesim_client *c, const char *what, long status, const char *tail);
+/* The same text into dst (TSESIM_ERRBUF_SIZE bytes), errmsg left alone. */
+void tsesim__client_describe_into(const tsesim_client *c, char *dst, const char *what, long status,
+                                  const char *tail);
 #endif
 
 #endif /* TSESIM_INT_H */
