@@ -450,6 +450,151 @@ TSESIM_EXTERN tsesim_code tsesim_callback_parse(tsesim_callback **out, const cha
                                                 char *errbuf);
 TSESIM_EXTERN void tsesim_callback_free(tsesim_callback *cb); /* NULL ok */
 
+/* ---- the tracker: what the journal knows of a job ---- */
+
+/* A job's devices by state, and its callbacks. Every data row is in exactly
+ * one of the nine device counts: devices = queued + submitted + unknown +
+ * refused + warning + success + failed + invalid. */
+typedef struct tsesim_job_counts {
+  size_t devices;   /* every data row of the job, valid or not */
+  size_t queued;    /* in a chunk not sent yet (or certainly not acted on) */
+  size_t submitted; /* in an accepted chunk, no Warning and no final status yet */
+  size_t unknown;   /* in a chunk whose outcome is unknown (or that was being sent) */
+  size_t refused;   /* in a chunk ThingSpace refused */
+  size_t warning;   /* its last callback said Warning: not final yet */
+  size_t success;   /* final: SUCCESS */
+  size_t failed;    /* final: Failed */
+  size_t invalid;   /* a rejected row, never sent */
+  unsigned long callbacks;  /* distinct callbacks stored for the job's devices */
+  unsigned long duplicates; /* repeats of those, answered 200 and stored once */
+  unsigned long unmatched;  /* callbacks of the whole journal matched to no device */
+} tsesim_job_counts;
+
+/**
+ * Counts the devices of job job_name by state (see tsesim_job_counts).
+ * @param journal an open journal.
+ * @param job_name the job; NULL: the journal's only job (TSESIM_E_INVAL
+ *        when it holds none or several).
+ * @param[out] out the counts; zeroed on failure.
+ * @return TSESIM_OK, TSESIM_E_INVAL (no such job, a NULL argument),
+ *         TSESIM_E_JOURNAL, TSESIM_E_NOMEM; tsesim_journal_errmsg says why.
+ */
+TSESIM_EXTERN tsesim_code tsesim_job_count(tsesim_journal *journal, const char *job_name,
+                                           tsesim_job_counts *out);
+
+/**
+ * Waits until no device of the job is submitted, warning or unknown (each
+ * is final, or was never acted on), or until timeout_ms passes. Reads the
+ * journal a few times a second, so the listener that stores the callbacks
+ * may run in this process or in another one.
+ * @param timeout_ms the longest wait, in milliseconds; 0: look once; <0: no limit.
+ * @param[out] out the counts when it returned; NULL: not wanted.
+ * @return TSESIM_OK (nothing left to wait for), TSESIM_E_TIMEOUT (the
+ *         deadline passed first), or as tsesim_job_count.
+ */
+TSESIM_EXTERN tsesim_code tsesim_job_wait(tsesim_journal *journal, const char *job_name,
+                                          long timeout_ms, tsesim_job_counts *out);
+
+/* Frozen: one row of a job as the tracker sees it. Borrowed for the call. */
+typedef struct tsesim_device_status {
+  unsigned long line;     /* 1-based line of the device file */
+  const char *eid;        /* the row's cells; NULL when empty */
+  const char *iccid;
+  const char *imei;
+  const char *state;      /* "invalid", "queued", "unknown", "refused", "submitted",
+                           * "warning", "success" or "failed" */
+  const char *request_id; /* its chunk's requestId; NULL when none */
+  const char *status;     /* the status, as ThingSpace wrote it, of the callback that decided
+                           * state (the kept final one, or the Warning); NULL before any */
+  const char *fault;      /* that callback's faultResponse faultcode; NULL when none */
+  const char *error;      /* invalid: why the row was rejected; refused: the chunk's error */
+  unsigned long callbacks; /* distinct callbacks stored for the device */
+} tsesim_device_status;
+/* Called once per row; a non-zero return stops the iteration. */
+typedef int (*tsesim_device_fn)(const tsesim_device_status *device, void *payload);
+
+/**
+ * Calls fn for every row of the job, in the device file's order, from one
+ * consistent reading of the journal.
+ * @return TSESIM_OK (also when fn stopped it), or as tsesim_job_count.
+ */
+TSESIM_EXTERN tsesim_code tsesim_job_devices(tsesim_journal *journal, const char *job_name,
+                                             tsesim_device_fn fn, void *payload);
+
+/* ---- the callback listener ---- */
+typedef struct tsesim_listener tsesim_listener; /* opaque; owns threads: libtsesim-thread(3) */
+
+/* What the listener made of one callback it answered 200. Borrowed for the call. */
+typedef struct tsesim_callback_result {
+  int repeat;          /* 1: it repeats a stored callback; nothing changed */
+  const char *job;     /* the job of its device; NULL when unmatched */
+  unsigned long line;  /* the device's line; 0 when unmatched */
+  const char *state;   /* the device's state after it ("submitted", "warning", "success",
+                        * "failed"); NULL when unmatched */
+} tsesim_callback_result;
+/* Runs on the listener's journal writer thread, after the callback is
+ * committed and answered, once per callback answered 200 (repeats
+ * included). It must not call tsesim_listener_stop on its own listener. */
+typedef void (*tsesim_callback_fn)(const tsesim_callback *cb, const tsesim_callback_result *result,
+                                   void *payload);
+
+typedef struct tsesim_listener_options {
+  unsigned int version;     /* first, always: TSESIM_LISTENER_OPTIONS_VERSION */
+  const char *journal;      /* required: the journal's path; the listener opens its own
+                             * connection to it */
+  const char *address;      /* IP address to bind; NULL: "127.0.0.1" ("::" and "0.0.0.0" for all) */
+  unsigned int port;        /* 0: any free port (see tsesim_listener_port) */
+  const char *path;         /* NULL: "/callbacks" */
+  const char *username;     /* what every callback must echo; both NULL: not checked */
+  const char *password;
+  const char *tls_cert_file; /* PEM files: with both, the listener speaks HTTPS */
+  const char *tls_key_file;
+  size_t max_body_bytes;     /* larger bodies are answered 413; 0: 1 MiB */
+  unsigned int max_connections;    /* 0: 256 */
+  unsigned int per_ip_connections; /* 0: no per-address limit */
+  unsigned int timeout_s;          /* idle connections and unfinished requests; 0: 10 */
+  size_t memory_budget;            /* request bodies held at once, in all (503 past it); 0: 64 MiB */
+  tsesim_callback_fn on_callback;  /* NULL: none */
+  void *callback_payload;
+  tsesim_log_fn log_fn; /* NULL: silent; runs on the listener's threads */
+  void *log_payload;
+  int log_level;
+} tsesim_listener_options;
+#define TSESIM_LISTENER_OPTIONS_VERSION 1
+#define TSESIM_LISTENER_OPTIONS_INIT                                                     \
+  {                                                                                      \
+    TSESIM_LISTENER_OPTIONS_VERSION, NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL, 0, 0, \
+        0, 0, 0, NULL, NULL, NULL, NULL, 0                                               \
+  }
+/* Fills opts with the defaults of that version. TSESIM_E_INVAL for NULL or a
+ * version outside 1..TSESIM_LISTENER_OPTIONS_VERSION. */
+TSESIM_EXTERN tsesim_code tsesim_listener_options_init(tsesim_listener_options *opts,
+                                                       unsigned int version);
+
+/**
+ * Starts the callback listener: it serves POST on path, checks the echoed
+ * credentials in constant time, parses each callback, matches it to its
+ * device, and answers 200 only once it is committed to the journal
+ * (callbacks that arrive together share one commit). See
+ * tsesim_listener_start(3) for every answer and limit.
+ * @param[out] out the running listener (stop with tsesim_listener_stop), NULL on failure.
+ * @param errbuf TSESIM_ERRBUF_SIZE bytes or NULL; on failure the option or
+ *        resource at fault and why.
+ * @return TSESIM_OK, TSESIM_E_INVAL (an option), TSESIM_E_JOURNAL,
+ *         TSESIM_E_TLS (the certificate or key), TSESIM_E_TRANSPORT (cannot
+ *         bind), TSESIM_E_NOMEM.
+ */
+TSESIM_EXTERN tsesim_code tsesim_listener_start(tsesim_listener **out,
+                                                const tsesim_listener_options *opts, char *errbuf);
+/** The TCP port the listener is bound to; 0 for NULL. */
+TSESIM_EXTERN unsigned int tsesim_listener_port(const tsesim_listener *listener);
+/**
+ * Stops accepting, answers and commits every callback it already holds
+ * (drains), joins its threads and frees it. NULL ok. Never from its own
+ * on_callback.
+ */
+TSESIM_EXTERN void tsesim_listener_stop(tsesim_listener *listener);
+
 #ifdef __cplusplus
 }
 #endif

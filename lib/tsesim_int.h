@@ -180,6 +180,26 @@ typedef struct tsesim__chunk_change {
 tsesim_code tsesim__journal_chunks_set(tsesim_journal *j, const tsesim__job_rec *job,
                                        const tsesim__chunk_change *changes, size_t n);
 
+/* ---- tracker.c: callbacks into the journal (CLI.md, "The listener") ---- */
+typedef struct tsesim__cb_item {
+  const tsesim_callback *cb; /* in: the parsed callback */
+  const char *body;          /* in: its raw body, kept for an unmatched callback */
+  size_t len;
+  tsesim_callback_result result; /* out, on TSESIM_OK: result.job and result.state are
+                                  * borrowed from the journal until its next call */
+} tsesim__cb_item;
+/* Matches, de-duplicates and stores n callbacks in one transaction,
+ * committed with synchronous=FULL: on TSESIM_OK every one is on disk (a
+ * repeat changes nothing but the duplicate count). On failure nothing is
+ * stored (TSESIM_E_JOURNAL, TSESIM_E_NOMEM; errmsg set): the listener
+ * answers 503 to all n, and ThingSpace delivers them again. */
+tsesim_code tsesim__journal_callbacks_store(tsesim_journal *j, tsesim__cb_item *items, size_t n);
+#ifdef TSESIM_TEST_HOOKS
+/* SQL run on every journal right after it is opened (test build only),
+ * e.g. "PRAGMA max_page_count = 60" for a journal that cannot grow. */
+extern const char *tsesim__test_journal_open_sql;
+#endif
+
 /* ---- json_load.c (parsers only; includes jansson) ---- */
 #ifdef TSESIM__WITH_JANSSON
 #include <jansson.h>
