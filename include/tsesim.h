@@ -532,16 +532,18 @@ typedef struct tsesim_callback_result {
   const char *state;   /* the device's state after it ("submitted", "warning", "success",
                         * "failed"); NULL when unmatched */
 } tsesim_callback_result;
-/* Runs on the listener's journal writer thread, after the callback is
- * committed and answered, once per callback answered 200 (repeats
- * included). It must not call tsesim_listener_stop on its own listener. */
+/* Runs on the listener's writer thread, once per callback that will be
+ * answered 200 (repeats included), after its group is committed to the
+ * journal and before the answers are sent: keep it short. It must not call
+ * tsesim_listener_stop on its own listener. */
 typedef void (*tsesim_callback_fn)(const tsesim_callback *cb, const tsesim_callback_result *result,
                                    void *payload);
 
 typedef struct tsesim_listener_options {
   unsigned int version;     /* first, always: TSESIM_LISTENER_OPTIONS_VERSION */
-  const char *journal;      /* required: the journal's path; the listener opens its own
-                             * connection to it */
+  const char *journal;      /* the journal's path (it must exist: tsesim_journal_open makes
+                             * it); the listener opens its own connection. NULL: nothing is
+                             * stored, callbacks are answered 200 once on_callback returns */
   const char *address;      /* IP address to bind; NULL: "127.0.0.1" ("::" and "0.0.0.0" for all) */
   unsigned int port;        /* 0: any free port (see tsesim_listener_port) */
   const char *path;         /* NULL: "/callbacks" */
