@@ -218,9 +218,9 @@ enum { TSESIM__BODY_OK = 0, TSESIM__BODY_TOO_LARGE, TSESIM__BODY_OVER_BUDGET, TS
  * JSON body in answer (TSESIM__ANSWER_SIZE bytes, control characters
  * escaped, never a credential); or 0: the callback is good and *cb (the
  * caller's to free) must be stored before it is answered. */
-int tsesim__listener_judge(const tsesim__listener_rules *rules, const char *method,
-                           const char *url, int body_state, const char *body, size_t len,
-                           tsesim_callback **cb, char *answer);
+int tsesim__listener_judge(const tsesim__listener_rules *rules, const char *method, const char *url,
+                           int body_state, const char *body, size_t len, tsesim_callback **cb,
+                           char *answer);
 /* The JSON answer {"status":N,"message":"..."} for status and a message
  * (escaped: printable ASCII as is, every other byte as \u00XX). */
 void tsesim__listener_answer(char *answer, int status, const char *message);
