@@ -54,3 +54,8 @@ dist_man_MANS += \
 dist_man_MANS += \
 	man/tsesim_job_options_init.3 \
 	man/tsesim_job_submit.3
+# The tracker: what the journal knows of a job.
+dist_man_MANS += \
+	man/tsesim_job_count.3 \
+	man/tsesim_job_wait.3 \
+	man/tsesim_job_devices.3
