@@ -60,3 +60,8 @@ dist_man_MANS += \
 	man/tsesim_listener_start.3 \
 	man/tsesim_listener_port.3 \
 	man/tsesim_listener_stop.3
+# The tracker: what the journal knows of a job.
+dist_man_MANS += \
+	man/tsesim_job_count.3 \
+	man/tsesim_job_wait.3 \
+	man/tsesim_job_devices.3
