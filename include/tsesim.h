@@ -456,15 +456,15 @@ TSESIM_EXTERN void tsesim_callback_free(tsesim_callback *cb); /* NULL ok */
  * one of the nine device counts: devices = queued + submitted + unknown +
  * refused + warning + success + failed + invalid. */
 typedef struct tsesim_job_counts {
-  size_t devices;   /* every data row of the job, valid or not */
-  size_t queued;    /* in a chunk not sent yet (or certainly not acted on) */
-  size_t submitted; /* in an accepted chunk, no Warning and no final status yet */
-  size_t unknown;   /* in a chunk whose outcome is unknown (or that was being sent) */
-  size_t refused;   /* in a chunk ThingSpace refused */
-  size_t warning;   /* its last callback said Warning: not final yet */
-  size_t success;   /* final: SUCCESS */
-  size_t failed;    /* final: Failed */
-  size_t invalid;   /* a rejected row, never sent */
+  size_t devices;           /* every data row of the job, valid or not */
+  size_t queued;            /* in a chunk not sent yet (or certainly not acted on) */
+  size_t submitted;         /* in an accepted chunk, no Warning and no final status yet */
+  size_t unknown;           /* in a chunk whose outcome is unknown (or that was being sent) */
+  size_t refused;           /* in a chunk ThingSpace refused */
+  size_t warning;           /* its last callback said Warning: not final yet */
+  size_t success;           /* final: SUCCESS */
+  size_t failed;            /* final: Failed */
+  size_t invalid;           /* a rejected row, never sent */
   unsigned long callbacks;  /* distinct callbacks stored for the job's devices */
   unsigned long duplicates; /* repeats of those, answered 200 and stored once */
   unsigned long unmatched;  /* callbacks of the whole journal matched to no device */
@@ -497,17 +497,17 @@ TSESIM_EXTERN tsesim_code tsesim_job_wait(tsesim_journal *journal, const char *j
 
 /* Frozen: one row of a job as the tracker sees it. Borrowed for the call. */
 typedef struct tsesim_device_status {
-  unsigned long line;     /* 1-based line of the device file */
-  const char *eid;        /* the row's cells; NULL when empty */
+  unsigned long line; /* 1-based line of the device file */
+  const char *eid;    /* the row's cells; NULL when empty */
   const char *iccid;
   const char *imei;
-  const char *state;      /* "invalid", "queued", "unknown", "refused", "submitted",
-                           * "warning", "success" or "failed" */
-  const char *request_id; /* its chunk's requestId; NULL when none */
-  const char *status;     /* the status, as ThingSpace wrote it, of the callback that decided
-                           * state (the kept final one, or the Warning); NULL before any */
-  const char *fault;      /* that callback's faultResponse faultcode; NULL when none */
-  const char *error;      /* invalid: why the row was rejected; refused: the chunk's error */
+  const char *state;       /* "invalid", "queued", "unknown", "refused", "submitted",
+                            * "warning", "success" or "failed" */
+  const char *request_id;  /* its chunk's requestId; NULL when none */
+  const char *status;      /* the status, as ThingSpace wrote it, of the callback that decided
+                            * state (the kept final one, or the Warning); NULL before any */
+  const char *fault;       /* that callback's faultResponse faultcode; NULL when none */
+  const char *error;       /* invalid: why the row was rejected; refused: the chunk's error */
   unsigned long callbacks; /* distinct callbacks stored for the device */
 } tsesim_device_status;
 /* Called once per row; a non-zero return stops the iteration. */
@@ -526,11 +526,11 @@ typedef struct tsesim_listener tsesim_listener; /* opaque; owns threads: libtses
 
 /* What the listener made of one callback it answered 200. Borrowed for the call. */
 typedef struct tsesim_callback_result {
-  int repeat;          /* 1: it repeats a stored callback; nothing changed */
-  const char *job;     /* the job of its device; NULL when unmatched */
-  unsigned long line;  /* the device's line; 0 when unmatched */
-  const char *state;   /* the device's state after it ("submitted", "warning", "success",
-                        * "failed"); NULL when unmatched */
+  int repeat;         /* 1: it repeats a stored callback; nothing changed */
+  const char *job;    /* the job of its device; NULL when unmatched */
+  unsigned long line; /* the device's line; 0 when unmatched */
+  const char *state;  /* the device's state after it ("submitted", "warning", "success",
+                       * "failed"); NULL when unmatched */
 } tsesim_callback_result;
 /* Runs on the listener's writer thread, once per callback that will be
  * answered 200 (repeats included), after its group is committed to the
@@ -540,33 +540,33 @@ typedef void (*tsesim_callback_fn)(const tsesim_callback *cb, const tsesim_callb
                                    void *payload);
 
 typedef struct tsesim_listener_options {
-  unsigned int version;     /* first, always: TSESIM_LISTENER_OPTIONS_VERSION */
-  const char *journal;      /* the journal's path (it must exist: tsesim_journal_open makes
-                             * it); the listener opens its own connection. NULL: nothing is
-                             * stored, callbacks are answered 200 once on_callback returns */
-  const char *address;      /* IP address to bind; NULL: "127.0.0.1" ("::" and "0.0.0.0" for all) */
-  unsigned int port;        /* 0: any free port (see tsesim_listener_port) */
-  const char *path;         /* NULL: "/callbacks" */
-  const char *username;     /* what every callback must echo; both NULL: not checked */
+  unsigned int version; /* first, always: TSESIM_LISTENER_OPTIONS_VERSION */
+  const char *journal;  /* the journal's path (it must exist: tsesim_journal_open makes
+                         * it); the listener opens its own connection. NULL: nothing is
+                         * stored, callbacks are answered 200 once on_callback returns */
+  const char *address;  /* IP address to bind; NULL: "127.0.0.1" ("::" and "0.0.0.0" for all) */
+  unsigned int port;    /* 0: any free port (see tsesim_listener_port) */
+  const char *path;     /* NULL: "/callbacks" */
+  const char *username; /* what every callback must echo; both NULL: not checked */
   const char *password;
   const char *tls_cert_file; /* PEM files: with both, the listener speaks HTTPS */
   const char *tls_key_file;
-  size_t max_body_bytes;     /* larger bodies are answered 413; 0: 1 MiB */
+  size_t max_body_bytes;           /* larger bodies are answered 413; 0: 1 MiB */
   unsigned int max_connections;    /* 0: 256 */
   unsigned int per_ip_connections; /* 0: no per-address limit */
   unsigned int timeout_s;          /* idle connections and unfinished requests; 0: 10 */
-  size_t memory_budget;            /* request bodies held at once, in all (503 past it); 0: 64 MiB */
-  tsesim_callback_fn on_callback;  /* NULL: none */
+  size_t memory_budget;           /* request bodies held at once, in all (503 past it); 0: 64 MiB */
+  tsesim_callback_fn on_callback; /* NULL: none */
   void *callback_payload;
   tsesim_log_fn log_fn; /* NULL: silent; runs on the listener's threads */
   void *log_payload;
   int log_level;
 } tsesim_listener_options;
 #define TSESIM_LISTENER_OPTIONS_VERSION 1
-#define TSESIM_LISTENER_OPTIONS_INIT                                                     \
-  {                                                                                      \
-    TSESIM_LISTENER_OPTIONS_VERSION, NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL, 0, 0, \
-        0, 0, 0, NULL, NULL, NULL, NULL, 0                                               \
+#define TSESIM_LISTENER_OPTIONS_INIT                                                             \
+  {                                                                                              \
+    TSESIM_LISTENER_OPTIONS_VERSION, NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, \
+        NULL, NULL, NULL, NULL, 0                                                                \
   }
 /* Fills opts with the defaults of that version. TSESIM_E_INVAL for NULL or a
  * version outside 1..TSESIM_LISTENER_OPTIONS_VERSION. */

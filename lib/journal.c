@@ -104,9 +104,12 @@ static const char schema_v1[] =
 
 /* Version 2: what the tracker records (tsesim-journal(5)). Brings a version
  * 1 journal up to date in the transaction that opens it; a new journal is
- * made as version 1, then this. device_eid is made here only for a journal
- * that already holds rows: else job_add makes it once its rows are in (a
- * sort, not a million random inserts into a b-tree). */
+ * made as version 1, then this. The tracker's look-ups of devices by eid,
+ * iccid and imei (device_eid, device_iccid, device_imei) are not made here
+ * nor while a job's rows go in: tracker.c makes each the first time a
+ * callback needs it (TSESIM__DEVICE_INDEX), so recording a job pays for no
+ * index and a journal whose callbacks all carry an eid never builds the
+ * other two. */
 static const char schema_v2[] =
     "ALTER TABLE device ADD COLUMN status TEXT;"
     "ALTER TABLE device ADD COLUMN fault TEXT;"
@@ -119,10 +122,6 @@ static const char schema_v2[] =
     "ALTER TABLE job ADD COLUMN callbacks INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE job ADD COLUMN duplicates INTEGER NOT NULL DEFAULT 0;"
     "CREATE INDEX chunk_request ON chunk(request_id);"
-    /* an iccid or imei among its chunk's rows: these grow at their end
-     * while a job's rows go in (chunk follows idx) */
-    "CREATE INDEX device_iccid ON device(job, chunk, iccid);"
-    "CREATE INDEX device_imei ON device(job, chunk, imei);"
     "CREATE TABLE callback(id INTEGER PRIMARY KEY, received TEXT NOT NULL,"
     " request_id TEXT NOT NULL, job INTEGER REFERENCES job(id), idx INTEGER,"
     " kind TEXT NOT NULL, key TEXT NOT NULL, status TEXT, callback_count INTEGER,"
@@ -133,8 +132,6 @@ static const char schema_v2[] =
     " ifnull(idx, kind || ':' || key), ifnull(status, '') COLLATE NOCASE);"
     "CREATE INDEX callback_unmatched ON callback(id) WHERE job IS NULL;"
     "PRAGMA user_version = 2;";
-
-#define DEVICE_INDEXES "CREATE INDEX IF NOT EXISTS device_eid ON device(eid);"
 
 /* The handle (tsesim_int.h) holds st[TSESIM__JOURNAL_STMTS] for these. */
 typedef char journal_stmts_check[S_COUNT == TSESIM__JOURNAL_STMTS ? 1 : -1];
@@ -278,17 +275,9 @@ static tsesim_code schema_make(tsesim_journal *j) {
   }
   /* Migrations: a journal of version v < TSESIM__JOURNAL_VERSION is
    * brought up to date, one version at a time, in this transaction. */
-  if (v <= 1) {
-    long long rows;
-    if (sqlite3_exec(j->db, schema_v2, NULL, NULL, NULL) != SQLITE_OK) {
-      rc = db_fail(j, "cannot bring the schema to version 2");
-      goto fail;
-    }
-    if (query_int(j->db, "SELECT EXISTS(SELECT 1 FROM device)", &rows) != SQLITE_OK ||
-        (rows > 0 && sqlite3_exec(j->db, DEVICE_INDEXES, NULL, NULL, NULL) != SQLITE_OK)) {
-      rc = db_fail(j, "cannot bring the schema to version 2");
-      goto fail;
-    }
+  if (v <= 1 && sqlite3_exec(j->db, schema_v2, NULL, NULL, NULL) != SQLITE_OK) {
+    rc = db_fail(j, "cannot bring the schema to version 2");
+    goto fail;
   }
   if (sqlite3_exec(j->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
     rc = db_fail(j, "cannot commit the schema");
@@ -352,6 +341,8 @@ static tsesim_code configure(tsesim_journal *j) {
       return db_fail(j, "cannot prepare its statements");
   }
   for (i = 0; i < TSESIM__T_COUNT; i++) {
+    /* the look-ups of devices are prepared once their index exists */
+    if (i >= TSESIM__T_FIND_EID_RID && i <= TSESIM__T_FIND_IMEI_NEW) continue;
     if (sqlite3_prepare_v3(j->db, tsesim__tracker_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &j->tr[i],
                            NULL) != SQLITE_OK)
       return db_fail(j, "cannot prepare its statements");
@@ -674,11 +665,6 @@ static tsesim_code job_add(tsesim_journal *j, const char *name, const tsesim_req
   done(st);
   rc = rows_total(j, req, valid);
   if (rc) return rc;
-  /* The tracker's look-up by eid, built once the rows are in; a no-op when
-   * an earlier job made it. */
-  if (sqlite3_exec(j->db, DEVICE_INDEXES, NULL, NULL, NULL) != SQLITE_OK)
-    return db_fail(j, "cannot index the rows");
-
   st = j->st[S_JOB_PRINT];
   snprintf(hex, sizeof hex, "%016llx", h);
   if (sqlite3_bind_int64(st, 1, id) || bind_str(st, 2, hex) || run(st) != SQLITE_OK) {
