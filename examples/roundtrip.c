@@ -159,8 +159,7 @@ int main(int argc, char **argv) {
   if (rc != TSESIM_OK) /* an unknown chunk may still resolve itself by its callbacks */
     fprintf(stderr, "roundtrip: submit: %s: %s\n", tsesim_code_name(rc),
             tsesim_client_errmsg(client));
-  if (rc == TSESIM_E_INVAL || rc == TSESIM_E_NOMEM || rc == TSESIM_E_JOURNAL ||
-      rc == TSESIM_E_AUTH)
+  if (rc == TSESIM_E_INVAL || rc == TSESIM_E_NOMEM || rc == TSESIM_E_JOURNAL || rc == TSESIM_E_AUTH)
     goto out;
   printf("job %s submitted: %lu devices\n", JOB, (unsigned long)tsesim_request_device_count(req));
 
