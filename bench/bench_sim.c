@@ -1,8 +1,9 @@
 /*
  * bench_sim.c - tsesim-sim's callback delivery rate and memory.
  *
- * A trivial listener (libmicrohttpd, answers 204) runs in this process. The
- * floor is a bare libcurl multi loop POSTing callback-sized bodies to that
+ * The library's listener (tsesim_listener, no journal: it counts each
+ * callback in on_callback and answers 200) runs in this process. The floor
+ * is a bare libcurl multi loop POSTing callbacks of the same size to that
  * listener with the simulator's concurrency (8): what any sender could do.
  * Then the simulator delivers the callbacks of real downloads to it:
  *   A. capacity: 100,000 devices in 10 requests sent at once; every callback
@@ -14,11 +15,7 @@
  *      has delivered.
  * Usage: bench_sim PATH-TO-tsesim-sim
  */
-#define _GNU_SOURCE /* memmem */
-#include <arpa/inet.h>
 #include <curl/curl.h>
-#include <microhttpd.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,54 +50,27 @@ static void eid_for(char out[33], unsigned long n) {
   out[32] = '\0';
 }
 
-/* ---- the listener ---- */
+/* ---- the listener: the library's, storing nothing ---- */
 typedef struct body {
   char buf[2048];
   size_t len;
 } body;
 
-static void note_callback(const body *b) {
-  static const char key[] = "\"deviceIds\":[{\"id\":\"";
-  const char *p = memmem(b->buf, b->len, key, sizeof key - 1);
-  unsigned long n = 0;
-  if (p && (size_t)(p - b->buf) + sizeof key - 1 + 32 <= b->len) {
-    p += sizeof key - 1 + 13;
-    for (int i = 0; i < 17; i++) n = n * 10 + (unsigned long)(p[i] - '0');
+/* Runs on the listener's writer thread for every callback it answers 200:
+ * counts it against the device number its EID carries. */
+static void note_callback(const tsesim_callback *cb, const tsesim_callback_result *result,
+                          void *payload) {
+  unsigned long n = MAX_DEVICES;
+  (void)result, (void)payload;
+  for (size_t i = 0; i < cb->n_device_ids; i++) {
+    const char *id = cb->device_ids[i].id;
+    if (cb->device_ids[i].kind != TSESIM_ID_EID || strlen(id) != 32) continue;
+    n = 0;
+    for (int k = 13; k < 30; k++) n = n * 10 + (unsigned long)(id[k] - '0');
+    break;
   }
   if (n < MAX_DEVICES) __atomic_fetch_add(&seen[n], 1, __ATOMIC_RELAXED);
   __atomic_fetch_add(&received, 1, __ATOMIC_RELEASE);
-}
-
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version, const char *data,
-                                  size_t *size, void **con_cls) {
-  (void)cls, (void)url, (void)method, (void)version;
-  body *b = *con_cls;
-  if (!b) {
-    if (!(b = calloc(1, sizeof *b))) return MHD_NO;
-    *con_cls = b;
-    return MHD_YES;
-  }
-  if (*size) {
-    size_t n = *size < sizeof b->buf - b->len ? *size : sizeof b->buf - b->len;
-    memcpy(b->buf + b->len, data, n);
-    b->len += n;
-    *size = 0;
-    return MHD_YES;
-  }
-  note_callback(b);
-  static char none[1];
-  struct MHD_Response *r = MHD_create_response_from_buffer(0, none, MHD_RESPMEM_PERSISTENT);
-  enum MHD_Result rc = MHD_queue_response(c, 204, r);
-  MHD_destroy_response(r);
-  return rc;
-}
-
-static void on_done(void *cls, struct MHD_Connection *c, void **con_cls,
-                    enum MHD_RequestTerminationCode toe) {
-  (void)cls, (void)c, (void)toe;
-  free(*con_cls);
-  *con_cls = NULL;
 }
 
 /* ---- a blocking JSON request to the simulator ---- */
@@ -212,6 +182,27 @@ static void wait_received(unsigned long target, double timeout) {
 }
 
 /* ---- the floor: bare libcurl, same concurrency, same body size ---- */
+
+static size_t discard(char *p, size_t size, size_t n, void *u) {
+  (void)p, (void)u;
+  return size * n;
+}
+
+/* A valid callback of len bytes (padded with spaces) for a device number
+ * out of range, so that it is counted as received but for no device. */
+static void floor_body(char *data, size_t len) {
+  char eid[33];
+  eid_for(eid, 99999999999UL);
+  int n = snprintf(data, len,
+                   "{\"requestId\":\"00000000-0000-4000-8000-000000000000\",\"deviceIds\":"
+                   "[{\"id\":\"%s\",\"kind\":\"Eid\"}],\"status\":\"SUCCESS\","
+                   "\"callbackCount\":1,\"maxCallbackThreshold\":4,\"username\":\"listener\","
+                   "\"password\":\"s3cret\"}",
+                   eid);
+  if (n < 0 || (size_t)n >= len) die("floor body too long");
+  memset(data + n, ' ', len - (size_t)n);
+}
+
 static double floor_round(unsigned port, unsigned long n, size_t body_len) {
   char url[64], *data = malloc(body_len);
   CURLM *m = curl_multi_init();
@@ -220,9 +211,8 @@ static double floor_round(unsigned port, unsigned long n, size_t body_len) {
   h = curl_slist_append(h, "Expect:");
   unsigned long started = 0, done = 0;
   if (!data || !m) die("out of memory");
-  memset(data, ' ', body_len);
-  memcpy(data, "{\"deviceIds\":[{\"id\":\"", 21);
-  snprintf(url, sizeof url, "http://127.0.0.1:%u/floor", port);
+  floor_body(data, body_len);
+  snprintf(url, sizeof url, "http://127.0.0.1:%u/cb", port);
   unsigned long before = __atomic_load_n(&received, __ATOMIC_ACQUIRE);
   double t0 = bench_now();
   for (int i = 0; i < WORKERS; i++) {
@@ -231,6 +221,7 @@ static double floor_round(unsigned port, unsigned long n, size_t body_len) {
     curl_easy_setopt(e[i], CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(e[i], CURLOPT_POSTFIELDS, data);
     curl_easy_setopt(e[i], CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    curl_easy_setopt(e[i], CURLOPT_WRITEFUNCTION, discard); /* the listener's JSON answer */
     curl_multi_add_handle(m, e[i]);
     started++;
   }
@@ -263,16 +254,15 @@ int main(int argc, char **argv) {
   if (argc != 2) die("usage: bench_sim PATH-TO-tsesim-sim");
   signal(SIGPIPE, SIG_IGN);
   curl_global_init(CURL_GLOBAL_DEFAULT);
-  struct sockaddr_in sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  struct MHD_Daemon *d =
-      MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, on_request,
-                       NULL, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
-                       MHD_OPTION_THREAD_POOL_SIZE, 2u, MHD_OPTION_END);
-  if (!d) die("cannot start the listener");
-  unsigned port = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT)->port;
+  tsesim_listener_options lo = TSESIM_LISTENER_OPTIONS_INIT;
+  tsesim_listener *listener;
+  char err[TSESIM_ERRBUF_SIZE] = "";
+  lo.path = "/cb";
+  lo.username = "listener";
+  lo.password = "s3cret";
+  lo.on_callback = note_callback; /* journal NULL: nothing stored, 200 once it returns */
+  if (tsesim_listener_start(&listener, &lo, err) != TSESIM_OK) die(err);
+  unsigned port = tsesim_listener_port(listener);
   sim_start(argv[1], ".");
   sim_login(port);
 
@@ -342,7 +332,7 @@ int main(int argc, char **argv) {
   kill(sim_pid, SIGTERM);
   int status;
   waitpid(sim_pid, &status, 0);
-  MHD_stop_daemon(d);
+  tsesim_listener_stop(listener);
   curl_global_cleanup();
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) bench_failures++;
   return bench_failures ? 1 : 0;

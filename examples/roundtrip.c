@@ -1,214 +1,193 @@
 /*
- * roundtrip.c - the whole job: log in, register a callback listener, ask
- * for a Global eSIM profile download for the devices of a CSV file, receive
- * and check every callback, and print each device's final status.
+ * roundtrip.c - the whole job, results included: read the devices, start the
+ * library's callback listener, register it, submit the download as a job,
+ * wait until every device is final, print the outcome.
  *
- *   roundtrip BASE_URL devices.csv [timeout-seconds]
+ *   roundtrip [--journal DB] BASE_URL (devices.csv | N) [timeout-seconds]
  *
- * The listener runs here (libmicrohttpd on 127.0.0.1, a free port), so this
- * works against a local tsesim-sim; against ThingSpace itself the listener
- * must be reachable from Verizon over HTTPS. Credentials as in download.c
- * (environment, defaulting to the simulator's). Exit status: 0 when every
- * device got a final callback, 1 otherwise.
+ * The devices come from a CSV file (header eid, iccid and/or imei:
+ * tsesim_rows_read_csv(3)), or are N generated ones. Nothing here listens
+ * or matches: the listener (tsesim_listener_start) stores every callback in
+ * the journal DB (default roundtrip.journal) and answers 200 once it is
+ * committed; the tracker (tsesim_job_wait, tsesim_job_devices) reads the
+ * outcome from the same journal. Run it again with the same journal and it
+ * resumes the job: nothing certainly acted on is sent twice.
+ *
+ * The listener binds 127.0.0.1 on a free port, so this works against a local
+ * tsesim-sim; against ThingSpace itself it must be reachable from Verizon
+ * over HTTPS (tls_cert_file, tls_key_file, a public address).
+ * Credentials as in download.c; ThingSpace must echo TSESIM_LISTENER_USERNAME
+ * and TSESIM_LISTENER_PASSWORD (defaults below) in every callback.
+ * stdout: one line per device (for up to 100 rows), then the counts.
+ * Exit status: 0 when every valid device is final, 1 otherwise, 2 usage.
  */
-#include <arpa/inet.h>
-#include <microhttpd.h>
-#include <netinet/in.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <tsesim.h>
 
 #include "credentials.h"
-#include "csv.h"
 
-#define MAX_DEVICES 1000
-#define LISTENER_USER "listener"
-#define LISTENER_PASS "listener-secret"
+#define ACCOUNT "0000123456-00001"
+#define JOB "roundtrip"
+#define TABLE_MAX 100 /* rows printed one by one */
 
-typedef struct device {
-  char eid[33], iccid[21], imei[16]; /* "" when the row had none */
-  char status[16];                   /* the final status, "" while none */
-  char detail[96];                   /* state/status/role, or the fault code */
-  int warned;                        /* a Warning came first */
-} device;
-
-static device devices[MAX_DEVICES];
-static size_t n_devices, n_final;
-static unsigned long n_callbacks, n_rejected;
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-
-static void remember(const tsesim_device_id *ids, size_t n, void *u) {
-  device *d = &devices[n_devices];
-  size_t i;
-  (void)u;
-  if (n_devices == MAX_DEVICES) return;
-  memset(d, 0, sizeof *d);
-  for (i = 0; i < n; i++) {
-    if (ids[i].kind == TSESIM_ID_EID)
-      snprintf(d->eid, sizeof d->eid, "%s", ids[i].id);
-    else if (ids[i].kind == TSESIM_ID_ICCID)
-      snprintf(d->iccid, sizeof d->iccid, "%s", ids[i].id);
-    else if (ids[i].kind == TSESIM_ID_IMEI)
-      snprintf(d->imei, sizeof d->imei, "%s", ids[i].id);
+/* Appends the check digit of the Luhn formula to the digits in s. */
+static void luhn(char *s) {
+  size_t n = strlen(s), i;
+  int sum = 0, dbl = 1;
+  for (i = n; i-- > 0; dbl = !dbl) {
+    int d = (s[i] - '0') * (dbl ? 2 : 1);
+    sum += d > 9 ? d - 9 : d;
   }
-  n_devices++;
+  s[n] = (char)('0' + (10 - sum % 10) % 10);
+  s[n + 1] = '\0';
 }
 
-/* One callback, already parsed: find its device by eid, keep its outcome. */
-static int record(const tsesim_callback *cb) {
-  size_t i, j;
-  if (!cb->username || !cb->password || strcmp(cb->username, LISTENER_USER) ||
-      strcmp(cb->password, LISTENER_PASS))
-    return -1; /* not the credentials we registered: not from ThingSpace */
-  for (i = 0; i < cb->n_device_ids; i++) {
-    if (cb->device_ids[i].kind != TSESIM_ID_EID) continue;
-    for (j = 0; j < n_devices; j++) {
-      device *d = &devices[j];
-      if (strcmp(d->eid, cb->device_ids[i].id)) continue;
-      if (cb->status_code == TSESIM_STATUS_WARNING) {
-        d->warned = 1;
-      } else if (!d->status[0]) { /* the first final status counts; repeats are redeliveries */
-        snprintf(d->status, sizeof d->status, "%s", cb->status ? cb->status : "?");
-        if (cb->profile)
-          snprintf(d->detail, sizeof d->detail, "%s/%s/%s",
-                   cb->profile->state ? cb->profile->state : "-",
-                   cb->profile->profile_status ? cb->profile->profile_status : "-",
-                   cb->profile->profile_role ? cb->profile->profile_role : "-");
-        else
-          snprintf(d->detail, sizeof d->detail, "%s", cb->fault_code ? cb->fault_code : "-");
-        n_final++;
-      }
-      return 0;
-    }
-  }
-  return -1;
-}
-
-typedef struct body {
-  char buf[65536];
-  size_t len;
-  int too_long;
-} body;
-
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version, const char *data,
-                                  size_t *size, void **state) {
-  body *b = *state;
-  struct MHD_Response *resp;
-  enum MHD_Result ret;
-  unsigned status = 204;
-  (void)cls, (void)url, (void)version;
-  if (!b) {
-    if (strcmp(method, "POST") || !(b = calloc(1, sizeof *b))) return MHD_NO;
-    *state = b;
-    return MHD_YES;
-  }
-  if (*size) {
-    if (b->len + *size > sizeof b->buf)
-      b->too_long = 1;
-    else
-      memcpy(b->buf + b->len, data, *size), b->len += *size;
-    *size = 0;
-    return MHD_YES;
-  }
+/* Device number i (from 1) of a generated job: an EID with its MOD 97-10
+ * check digits, an ICCID and an IMEI with their Luhn digits. */
+static tsesim_code add_generated(tsesim_request *req, unsigned long i) {
+  char eid[33], iccid[21], imei[16];
+  unsigned r = 0;
+  size_t k;
+  snprintf(eid, sizeof eid, "89049032%022lu", i);
+  for (k = 0; k < 30; k++) r = (r * 10 + (unsigned)(eid[k] - '0')) % 97;
+  snprintf(eid + 30, 3, "%02u", 98 - (r * 100) % 97);
+  snprintf(iccid, sizeof iccid - 1, "8901410%012lu", i);
+  luhn(iccid);
+  snprintf(imei, sizeof imei - 1, "35209900%06lu", i % 1000000);
+  luhn(imei);
   {
-    tsesim_callback *cb = NULL;
-    char errbuf[TSESIM_ERRBUF_SIZE];
-    pthread_mutex_lock(&mu);
-    n_callbacks++;
-    if (b->too_long || tsesim_callback_parse(&cb, b->buf, b->len, errbuf) != TSESIM_OK ||
-        record(cb) != 0) {
-      n_rejected++;
-      status = 400; /* ThingSpace will try again; a real listener would log errbuf */
-    }
-    pthread_cond_broadcast(&cv);
-    pthread_mutex_unlock(&mu);
-    tsesim_callback_free(cb);
+    tsesim_device_id ids[3] = {
+        {TSESIM_ID_EID, eid, NULL}, {TSESIM_ID_ICCID, iccid, NULL}, {TSESIM_ID_IMEI, imei, NULL}};
+    return tsesim_request_add_device(req, ids, 3);
   }
-  resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-  ret = MHD_queue_response(conn, status, resp);
-  MHD_destroy_response(resp);
-  return ret;
 }
 
-static void on_done(void *cls, struct MHD_Connection *c, void **state,
-                    enum MHD_RequestTerminationCode toe) {
-  (void)cls, (void)c, (void)toe;
-  free(*state);
-  *state = NULL;
+/* One line per row of the device file, in file order. */
+static int print_device(const tsesim_device_status *d, void *payload) {
+  const char *note = d->fault ? d->fault : d->error; /* a Failed's fault, a bad row's reason */
+  (void)payload;
+  printf("%5lu  %-32s  %-20s  %-15s  %-9s  %-7s  %9lu", d->line, d->eid ? d->eid : "-",
+         d->iccid ? d->iccid : "-", d->imei ? d->imei : "-", d->state, d->status ? d->status : "-",
+         d->callbacks);
+  if (note) printf("  %s", note);
+  putchar('\n');
+  return 0;
 }
 
 int main(int argc, char **argv) {
-  const char *account = "0000123456-00001";
+  char err[TSESIM_ERRBUF_SIZE] = "", url[64];
+  const char *journal_path = "roundtrip.journal", *source;
   tsesim_options opts;
+  tsesim_listener_options lo = TSESIM_LISTENER_OPTIONS_INIT;
+  tsesim_job_options job = TSESIM_JOB_OPTIONS_INIT;
+  tsesim_job_counts c;
   tsesim_client *client = NULL;
+  tsesim_journal *journal = NULL;
+  tsesim_listener *listener = NULL;
   tsesim_request *req = NULL;
-  struct MHD_Daemon *listener = NULL;
-  struct sockaddr_in sa;
-  struct timespec until;
-  char url[64], *request_id = NULL;
+  tsesim_rows *rows = NULL;
   tsesim_code rc;
-  int status = 1, timeout = argc > 3 ? atoi(argv[3]) : 30;
-  size_t i;
+  char *end;
+  unsigned long n = 0, i;
+  int a = 1, status = 1, timeout;
 
-  if (argc < 3 || argc > 4) {
-    fprintf(stderr, "usage: %s BASE_URL devices.csv [timeout-seconds]\n", argv[0]);
+  if (argc > 2 && strcmp(argv[1], "--journal") == 0) journal_path = argv[2], a = 3;
+  if (argc - a < 2 || argc - a > 3) {
+    fprintf(stderr, "usage: %s [--journal DB] BASE_URL (devices.csv | N) [timeout-seconds]\n",
+            argv[0]);
     return 2;
   }
-  if (tsesim_global_init() != TSESIM_OK || tsesim_request_new(&req, account) != TSESIM_OK) return 1;
-  if (csv_read_devices(argv[2], req, remember, NULL) != 0 || n_devices == 0) goto out;
+  source = argv[a + 1];
+  timeout = argc - a > 2 ? atoi(argv[a + 2]) : 60;
+  if (tsesim_global_init() != TSESIM_OK) return 1;
+  if (tsesim_request_new(&req, ACCOUNT) != TSESIM_OK) goto out;
 
-  memset(&sa, 0, sizeof sa);
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  listener = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, on_request, NULL,
-                              MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
-                              MHD_OPTION_END);
-  if (!listener) {
-    fprintf(stderr, "roundtrip: cannot start the callback listener\n");
+  /* 1. The devices: a number generates them, anything else is a device file. */
+  n = strtoul(source, &end, 10);
+  if (*source && !*end) {
+    for (i = 1; i <= n; i++)
+      if (add_generated(req, i) != TSESIM_OK) {
+        fprintf(stderr, "roundtrip: device %lu: %s\n", i, tsesim_request_errmsg(req));
+        goto out;
+      }
+  } else if (tsesim_rows_read_csv(&rows, req, source, err) != TSESIM_OK) {
+    fprintf(stderr, "roundtrip: %s: %s\n", source, err);
+    goto out;
+  } else {
+    for (i = 0; i < tsesim_rows_count(rows); i++) {
+      const tsesim_row *row = tsesim_rows_get(rows, i);
+      if (row->error) fprintf(stderr, "%s:%lu: %s\n", source, row->line, row->error);
+    }
+  }
+
+  /* 2. The journal, where the job and every callback are kept. */
+  if (tsesim_journal_open(&journal, journal_path, err) != TSESIM_OK) {
+    fprintf(stderr, "roundtrip: %s\n", err);
     goto out;
   }
-  snprintf(url, sizeof url, "http://127.0.0.1:%u/callbacks",
-           (unsigned)MHD_get_daemon_info(listener, MHD_DAEMON_INFO_BIND_PORT)->port);
 
-  options_from_env(&opts, argv[1]);
-  if ((rc = tsesim_client_new(&client, &opts)) != TSESIM_OK ||
-      (rc = tsesim_client_login(client)) != TSESIM_OK ||
-      (rc = tsesim_client_register_callback(client, account, NULL, url, LISTENER_USER,
-                                            LISTENER_PASS)) != TSESIM_OK ||
-      (rc = tsesim_client_download(&request_id, client, req)) != TSESIM_OK) {
-    fprintf(stderr, "roundtrip: %s: %s\n", tsesim_code_name(rc),
-            client ? tsesim_client_errmsg(client) : "bad options");
+  /* 3. The listener: it opens the journal file for itself and stores each
+   * callback there before it answers 200. */
+  lo.journal = journal_path;
+  lo.username = env_or("TSESIM_LISTENER_USERNAME", "listener");
+  lo.password = env_or("TSESIM_LISTENER_PASSWORD", "listener-secret");
+  if (tsesim_listener_start(&listener, &lo, err) != TSESIM_OK) {
+    fprintf(stderr, "roundtrip: listener: %s\n", err);
     goto out;
   }
-  printf("logged in, listener %s registered, download %s accepted for %lu devices\n", url,
-         request_id, (unsigned long)n_devices);
+  snprintf(url, sizeof url, "http://127.0.0.1:%u/callbacks", tsesim_listener_port(listener));
 
-  clock_gettime(CLOCK_REALTIME, &until);
-  until.tv_sec += timeout;
-  pthread_mutex_lock(&mu);
-  while (n_final < n_devices && pthread_cond_timedwait(&cv, &mu, &until) == 0) {
+  /* 4. Register it, then submit the job (chunks of 10,000, 4 at once). */
+  options_from_env(&opts, argv[a]);
+  opts.user_agent = "roundtrip-example";
+  if ((rc = tsesim_client_new(&client, &opts)) != TSESIM_OK) {
+    fprintf(stderr, "roundtrip: %s (base URL must be https://, or http:// to loopback)\n",
+            tsesim_strerror(rc));
+    goto out;
   }
-  printf("%-32s  %-20s  %-15s  %-8s %s\n", "EID", "ICCID", "IMEI", "STATUS", "DETAIL");
-  for (i = 0; i < n_devices; i++)
-    printf("%-32s  %-20s  %-15s  %-8s %s%s\n", devices[i].eid,
-           devices[i].iccid[0] ? devices[i].iccid : "-", devices[i].imei[0] ? devices[i].imei : "-",
-           devices[i].status[0] ? devices[i].status : "PENDING", devices[i].detail,
-           devices[i].warned ? "  (after a Warning)" : "");
-  printf("%lu callbacks received, %lu rejected; %lu of %lu devices final\n", n_callbacks,
-         n_rejected, (unsigned long)n_final, (unsigned long)n_devices);
-  status = n_final == n_devices ? 0 : 1;
-  pthread_mutex_unlock(&mu);
-  tsesim_client_unregister_callback(client, account, NULL);
+  if ((rc = tsesim_client_register_callback(client, ACCOUNT, NULL, url, lo.username,
+                                            lo.password)) != TSESIM_OK) {
+    fprintf(stderr, "roundtrip: register %s: %s: %s\n", url, tsesim_code_name(rc),
+            tsesim_client_errmsg(client));
+    goto out;
+  }
+  printf("listener %s registered\n", url);
+  job.rows = rows; /* NULL for generated devices: device i is line i + 1 */
+  rc = tsesim_job_submit(client, journal, JOB, req, &job);
+  if (rc != TSESIM_OK) /* an unknown chunk may still resolve itself by its callbacks */
+    fprintf(stderr, "roundtrip: submit: %s: %s\n", tsesim_code_name(rc),
+            tsesim_client_errmsg(client));
+  if (rc == TSESIM_E_INVAL || rc == TSESIM_E_NOMEM || rc == TSESIM_E_JOURNAL || rc == TSESIM_E_AUTH)
+    goto out;
+  printf("job %s submitted: %lu devices\n", JOB, (unsigned long)tsesim_request_device_count(req));
+
+  /* 5. Wait until every submitted device is final, then report. */
+  rc = tsesim_job_wait(journal, JOB, timeout * 1000L, &c);
+  if (rc != TSESIM_OK && rc != TSESIM_E_TIMEOUT) {
+    fprintf(stderr, "roundtrip: %s\n", tsesim_journal_errmsg(journal));
+    goto out;
+  }
+  if (c.devices <= TABLE_MAX) {
+    printf("%5s  %-32s  %-20s  %-15s  %-9s  %-7s  %9s  %s\n", "LINE", "EID", "ICCID", "IMEI",
+           "STATE", "STATUS", "CALLBACKS", "FAULT/ERROR");
+    if (tsesim_job_devices(journal, JOB, print_device, NULL) != TSESIM_OK)
+      fprintf(stderr, "roundtrip: %s\n", tsesim_journal_errmsg(journal));
+  }
+  printf("callbacks %lu duplicates %lu unmatched %lu\n", c.callbacks, c.duplicates, c.unmatched);
+  printf("devices %lu success %lu failed %lu unknown %lu refused %lu pending %lu invalid %lu\n",
+         (unsigned long)c.devices, (unsigned long)c.success, (unsigned long)c.failed,
+         (unsigned long)c.unknown, (unsigned long)c.refused,
+         (unsigned long)(c.queued + c.submitted + c.warning), (unsigned long)c.invalid);
+  status = rc == TSESIM_OK && c.devices == c.success + c.failed + c.invalid ? 0 : 1;
+  tsesim_client_unregister_callback(client, ACCOUNT, NULL);
   tsesim_client_logout(client);
 out:
-  if (listener) MHD_stop_daemon(listener);
-  tsesim_free(request_id);
+  tsesim_listener_stop(listener); /* drains: every callback answered 200 is in the journal */
   tsesim_client_free(client);
+  tsesim_journal_close(journal);
+  tsesim_rows_free(rows);
   tsesim_request_free(req);
   tsesim_global_cleanup();
   return status;

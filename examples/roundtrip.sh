@@ -1,12 +1,16 @@
 #!/bin/sh
 # The README's main command runs this: it starts tsesim-sim on a free
-# loopback port, runs examples/roundtrip against it (log in, register a
-# callback listener, download profiles for examples/devices.csv, wait for
-# the callbacks, print each device's final status), then stops the simulator.
-#   roundtrip.sh BUILDDIR SRCDIR
+# loopback port, runs examples/roundtrip against it (start the library's
+# callback listener, register it, submit examples/devices.csv as a job, wait
+# until every device is final, print each row's outcome), then stops the
+# simulator.
+#   roundtrip.sh BUILDDIR SRCDIR [DEVICES]
+# DEVICES: a device file (default SRCDIR/examples/devices.csv) or a number
+# of devices to generate.
 set -eu
 b=${1:-.}
 s=${2:-..}
+devices=${3:-$s/examples/devices.csv}
 dir=$(mktemp -d "$b/tmp-roundtrip-XXXXXX")
 "$b/tools/tsesim-sim" --port 0 --port-file "$dir/port" --redelivery-interval 1 \
   >"$dir/sim.out" 2>&1 &
@@ -19,5 +23,14 @@ while [ ! -s "$dir/port" ]; do
   [ "$i" -lt 1000 ] || { echo "roundtrip: tsesim-sim did not start" >&2; exit 1; }
   sleep 0.01
 done
-echo "tsesim-sim serving http://127.0.0.1:$(cat "$dir/port")/api"
-${RUN_EXAMPLE:-} "$b/examples/roundtrip" "http://127.0.0.1:$(cat "$dir/port")/api" "$s/examples/devices.csv"
+base="http://127.0.0.1:$(cat "$dir/port")"
+echo "tsesim-sim serving $base/api"
+status=0
+${RUN_EXAMPLE:-} "$b/examples/roundtrip" --journal "$dir/journal" "$base/api" "$devices" ||
+  status=$?
+# ROUNDTRIP_STATS=FILE keeps what the simulator counted (tests/roundtrip.sh
+# checks that no device was downloaded twice).
+if [ -n "${ROUNDTRIP_STATS:-}" ]; then
+  curl -sS "$base/_sim/stats" >"$ROUNDTRIP_STATS"
+fi
+exit "$status"
