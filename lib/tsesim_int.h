@@ -200,6 +200,36 @@ tsesim_code tsesim__journal_callbacks_store(tsesim_journal *j, tsesim__cb_item *
 extern const char *tsesim__test_journal_open_sql;
 #endif
 
+/* ---- listener_http.c: judging one request, without sockets (the fuzz
+ * target drives it) ---- */
+typedef struct tsesim__listener_rules {
+  const char *path;     /* the callback path, e.g. "/callbacks" */
+  const char *username; /* expected; both NULL: not checked */
+  const char *password;
+  size_t max_body; /* the body cap, for the 413 message */
+} tsesim__listener_rules;
+/* What a request's body was, as the reader saw it. */
+enum { TSESIM__BODY_OK = 0, TSESIM__BODY_TOO_LARGE, TSESIM__BODY_OVER_BUDGET, TSESIM__BODY_NOMEM };
+#define TSESIM__ANSWER_SIZE 512
+/* Judges one request in this order: path (another path 404, except GET
+ * /healthz 200), method (not POST: 405), size (413), the body budget or an
+ * allocation (503), tsesim_callback_parse (400; its NOMEM 503), credentials
+ * (401, constant time, both compared). Returns the HTTP status, with a small
+ * JSON body in answer (TSESIM__ANSWER_SIZE bytes, control characters
+ * escaped, never a credential); or 0: the callback is good and *cb (the
+ * caller's to free) must be stored before it is answered. */
+int tsesim__listener_judge(const tsesim__listener_rules *rules, const char *method,
+                           const char *url, int body_state, const char *body, size_t len,
+                           tsesim_callback **cb, char *answer);
+/* The JSON answer {"status":N,"message":"..."} for status and a message
+ * (escaped: printable ASCII as is, every other byte as \u00XX). */
+void tsesim__listener_answer(char *answer, int status, const char *message);
+#ifdef TSESIM_TEST_HOOKS
+/* listener_mhd.c: how many group commits (tsesim__journal_callbacks_store
+ * calls that succeeded) the listener's writer made. */
+unsigned long tsesim__test_listener_commits(const tsesim_listener *l);
+#endif
+
 /* ---- json_load.c (parsers only; includes jansson) ---- */
 #ifdef TSESIM__WITH_JANSSON
 #include <jansson.h>
