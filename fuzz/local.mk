@@ -4,9 +4,11 @@
 # from its seed corpus through fuzz/run.sh, the script CI and people use.
 fuzz_names = callback_parse response_parse api_error_parse id_validate builder \
 	reader_csv
+fuzz_names += listener
 fuzz_programs = fuzz/fuzz_callback_parse$(EXEEXT) fuzz/fuzz_response_parse$(EXEEXT) \
 	fuzz/fuzz_api_error_parse$(EXEEXT) fuzz/fuzz_id_validate$(EXEEXT) fuzz/fuzz_builder$(EXEEXT) \
 	fuzz/fuzz_reader_csv$(EXEEXT)
+fuzz_programs += fuzz/fuzz_listener$(EXEEXT)
 # The library's sources that the parsers and the builder need (not the
 # client: no curl), compiled again by clang with the fuzzer's instrumentation
 # and the sanitizers, never the objects gcc built for libtool.
@@ -14,11 +16,15 @@ fuzz_lib_sources = lib/alloc.c lib/error.c lib/version.c lib/ids.c lib/text.c \
 	lib/builder.c lib/serialize.c lib/json_load.c lib/parse_response.c \
 	lib/parse_error.c lib/parse_callback.c lib/secret.c \
 	lib/reader_csv.c
+# The listener's judging and the journal it stores into (SQLite: only
+# fuzz_listener links it; the archive gives the others no journal object).
+fuzz_lib_sources += lib/listener_http.c lib/journal.c lib/tracker.c
 fuzz_deps = fuzz/libtsesim_fuzz.a $(top_srcdir)/fuzz/fuzz_ids.h $(top_srcdir)/include/tsesim.h
 FUZZ_SECONDS = 60
 FUZZ_CFLAGS = -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all -Wall -Wextra
-fuzz_cc = $(FUZZ_CC) $(FUZZ_CFLAGS) -I$(top_srcdir)/include -I$(top_srcdir)/lib $(JANSSON_CFLAGS)
+fuzz_cc = $(FUZZ_CC) $(FUZZ_CFLAGS) -I$(top_srcdir)/include -I$(top_srcdir)/lib $(JANSSON_CFLAGS) \
+	$(SQLITE_CFLAGS)
 fuzz_link_hint = { echo "make fuzz: linking $@ failed; libFuzzer's runtime comes with clang's \
 compiler-rt (Debian 12: apt-get install libclang-rt-14-dev)" >&2; exit 1; }
 
@@ -54,6 +60,9 @@ fuzz/fuzz_builder$(EXEEXT): $(top_srcdir)/fuzz/fuzz_builder.c $(fuzz_deps)
 fuzz/fuzz_reader_csv$(EXEEXT): $(top_srcdir)/fuzz/fuzz_reader_csv.c $(fuzz_deps)
 	$(AM_V_CCLD)$(fuzz_cc) -o $@ $(top_srcdir)/fuzz/fuzz_reader_csv.c \
 	  fuzz/libtsesim_fuzz.a $(JANSSON_LIBS) || $(fuzz_link_hint)
+fuzz/fuzz_listener$(EXEEXT): $(top_srcdir)/fuzz/fuzz_listener.c $(fuzz_deps)
+	$(AM_V_CCLD)$(fuzz_cc) -o $@ $(top_srcdir)/fuzz/fuzz_listener.c \
+	  fuzz/libtsesim_fuzz.a $(JANSSON_LIBS) $(SQLITE_LIBS) || $(fuzz_link_hint)
 
 fuzz: $(fuzz_programs)
 
@@ -77,3 +86,4 @@ EXTRA_DIST += fuzz/README fuzz/run.sh fuzz/json.dict fuzz/fuzz_ids.h \
 	fuzz/fuzz_callback_parse.c fuzz/fuzz_response_parse.c fuzz/fuzz_api_error_parse.c \
 	fuzz/fuzz_id_validate.c fuzz/fuzz_builder.c fuzz/corpus \
 	fuzz/fuzz_reader_csv.c
+EXTRA_DIST += fuzz/fuzz_listener.c

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#define TSESIM__WITH_SQLITE /* the journal handle (tsesim_int.h) */
 #include "tsesim_int.h"
 
 /* Until the device-file reader (rows.c) is in the same tree, these two are
@@ -35,6 +36,7 @@
 #define BUSY_TIMEOUT_MS 10000
 #define CUT_OFF "interrupted while being sent (the process ended)"
 #define NOW "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
+#define KEEP "(state = 'accepted' AND request_id IS NOT NULL AND ?3 <> 'accepted')"
 
 /* Every statement the journal runs, prepared once when it opens. */
 enum {
@@ -67,7 +69,18 @@ static const char *const sql[S_COUNT] = {
     "UPDATE chunk SET state = 'unknown', error = '" CUT_OFF "', updated = " NOW
     " WHERE job = ?1 AND state = 'sending'",
     "SELECT seq, state FROM chunk WHERE job = ?1 ORDER BY seq",
-    "UPDATE chunk SET state = ?3, request_id = ?4, http_status = ?5, error = ?6,"
+    /* A chunk that learnt its requestId from a callback (tracker.c) stays
+     * accepted: the job's answer (unknown, queued, refused) came after the
+     * callbacks and knows less. An "accepted" answer is recorded as given. */
+    "UPDATE chunk SET"
+    " state = CASE WHEN " KEEP
+    " THEN state ELSE ?3 END,"
+    " request_id = CASE WHEN " KEEP
+    " THEN request_id ELSE ?4 END,"
+    " http_status = CASE WHEN " KEEP
+    " THEN http_status ELSE ?5 END,"
+    " error = CASE WHEN " KEEP
+    " THEN error ELSE ?6 END,"
     " attempts = attempts + ?7, updated = " NOW " WHERE job = ?1 AND seq = ?2",
 };
 
@@ -89,12 +102,41 @@ static const char schema_v1[] =
     " error TEXT, PRIMARY KEY(job, idx)) WITHOUT ROWID;"
     "PRAGMA user_version = 1;";
 
-struct tsesim_journal {
-  sqlite3 *db;
-  sqlite3_stmt *st[S_COUNT];
-  char path[PATH_SHOWN + 4]; /* as messages show it: "..." and its last bytes when long */
-  char errmsg[TSESIM_ERRBUF_SIZE];
-};
+/* Version 2: what the tracker records (tsesim-journal(5)). Brings a version
+ * 1 journal up to date in the transaction that opens it; a new journal is
+ * made as version 1, then this. The indexes on device are made here only
+ * for a journal that already holds rows: else job_add makes them once its
+ * rows are in (a sort, not a million inserts into a b-tree). */
+static const char schema_v2[] =
+    "ALTER TABLE device ADD COLUMN status TEXT;"
+    "ALTER TABLE device ADD COLUMN fault TEXT;"
+    "ALTER TABLE device ADD COLUMN outcome TEXT"
+    " CHECK(outcome IS NULL OR outcome IN ('warning','success','failed'));"
+    "ALTER TABLE device ADD COLUMN callbacks INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE chunk ADD COLUMN warning INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE chunk ADD COLUMN success INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE chunk ADD COLUMN failed INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE job ADD COLUMN callbacks INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE job ADD COLUMN duplicates INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX chunk_request ON chunk(request_id);"
+    "CREATE TABLE callback(id INTEGER PRIMARY KEY, received TEXT NOT NULL,"
+    " request_id TEXT NOT NULL, job INTEGER REFERENCES job(id), idx INTEGER,"
+    " kind TEXT NOT NULL, key TEXT NOT NULL, status TEXT, callback_count INTEGER,"
+    " fault_code TEXT, fault_string TEXT, body TEXT, repeats INTEGER NOT NULL DEFAULT 0);"
+    /* the repeat key: requestId, the device (job and idx when matched, else
+     * the callback's key) and the status, case-insensitively */
+    "CREATE UNIQUE INDEX callback_repeat ON callback(request_id, ifnull(job, 0),"
+    " ifnull(idx, kind || ':' || key), ifnull(status, '') COLLATE NOCASE);"
+    "CREATE INDEX callback_unmatched ON callback(id) WHERE job IS NULL;"
+    "PRAGMA user_version = 2;";
+
+#define DEVICE_INDEXES                                    \
+  "CREATE INDEX IF NOT EXISTS device_eid ON device(eid);" \
+  "CREATE INDEX IF NOT EXISTS device_chunk ON device(job, chunk);"
+
+/* The handle (tsesim_int.h) holds st[TSESIM__JOURNAL_STMTS] for these. */
+typedef char journal_stmts_check[S_COUNT == TSESIM__JOURNAL_STMTS ? 1 : -1];
+typedef char journal_path_check[sizeof(((tsesim_journal *)0)->path) >= PATH_SHOWN + 4 ? 1 : -1];
 
 static const char *const state_names[] = {"queued", "sending", "accepted", "unknown", "refused"};
 
@@ -232,9 +274,20 @@ static tsesim_code schema_make(tsesim_journal *j) {
       goto fail;
     }
   }
-  /* Migrations go here: a journal of version v < TSESIM__JOURNAL_VERSION
-   * is brought up to date, one version at a time, in this transaction, and
-   * user_version set. There is no older version yet. */
+  /* Migrations: a journal of version v < TSESIM__JOURNAL_VERSION is
+   * brought up to date, one version at a time, in this transaction. */
+  if (v <= 1) {
+    long long rows;
+    if (sqlite3_exec(j->db, schema_v2, NULL, NULL, NULL) != SQLITE_OK) {
+      rc = db_fail(j, "cannot bring the schema to version 2");
+      goto fail;
+    }
+    if (query_int(j->db, "SELECT EXISTS(SELECT 1 FROM device)", &rows) != SQLITE_OK ||
+        (rows > 0 && sqlite3_exec(j->db, DEVICE_INDEXES, NULL, NULL, NULL) != SQLITE_OK)) {
+      rc = db_fail(j, "cannot bring the schema to version 2");
+      goto fail;
+    }
+  }
   if (sqlite3_exec(j->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
     rc = db_fail(j, "cannot commit the schema");
     goto fail;
@@ -296,6 +349,11 @@ static tsesim_code configure(tsesim_journal *j) {
         SQLITE_OK)
       return db_fail(j, "cannot prepare its statements");
   }
+  for (i = 0; i < TSESIM__T_COUNT; i++) {
+    if (sqlite3_prepare_v3(j->db, tsesim__tracker_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &j->tr[i],
+                           NULL) != SQLITE_OK)
+      return db_fail(j, "cannot prepare its statements");
+  }
   return TSESIM_OK;
 }
 
@@ -349,6 +407,13 @@ tsesim_code tsesim_journal_open(tsesim_journal **out, const char *path, char *er
   }
   rc = configure(j);
   if (rc) goto fail;
+#ifdef TSESIM_TEST_HOOKS
+  if (tsesim__test_journal_open_sql &&
+      sqlite3_exec(j->db, tsesim__test_journal_open_sql, NULL, NULL, NULL) != SQLITE_OK) {
+    rc = db_fail(j, "cannot run the test's SQL");
+    goto fail;
+  }
+#endif
   *out = j;
   return TSESIM_OK;
 fail:
@@ -365,16 +430,35 @@ void tsesim_journal_close(tsesim_journal *journal) {
   int i;
   if (!journal) return;
   for (i = 0; i < S_COUNT; i++) sqlite3_finalize(journal->st[i]);
+  for (i = 0; i < TSESIM__T_COUNT; i++) sqlite3_finalize(journal->tr[i]);
   /* Every statement is finalized first, so the plain sqlite3_close closes
    * at once (sqlite3_close_v2 would leave a "zombie" connection behind any
    * statement forgotten). */
   sqlite3_close(journal->db);
+  for (i = 0; i < (int)journal->n_names; i++) tsesim__free(journal->names[i].name);
+  tsesim__free(journal->names);
   tsesim__free(journal);
 }
 
 #ifdef TSESIM_TEST_HOOKS
 void *tsesim__test_journal_db(tsesim_journal *j) { return j ? j->db : NULL; }
+const char *tsesim__test_journal_open_sql = NULL;
 #endif
+
+/* ---- for tracker.c ---- */
+
+tsesim_code tsesim__journal_fail(tsesim_journal *j, const char *what) { return db_fail(j, what); }
+
+void tsesim__journal_msg(tsesim_journal *j, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  tsesim__errbuf_vset(j->errmsg, fmt, ap);
+  va_end(ap);
+}
+
+tsesim_code tsesim__journal_begin(tsesim_journal *j) { return begin(j); }
+tsesim_code tsesim__journal_commit(tsesim_journal *j) { return commit(j); }
+void tsesim__journal_rollback(tsesim_journal *j) { rollback(j); }
 
 /* ---- the rows of a job ---- */
 
@@ -588,6 +672,10 @@ static tsesim_code job_add(tsesim_journal *j, const char *name, const tsesim_req
   done(st);
   rc = rows_total(j, req, valid);
   if (rc) return rc;
+  /* The tracker's lookups (by eid; by chunk for an iccid or imei), built
+   * once the rows are in; a no-op when an earlier job made them. */
+  if (sqlite3_exec(j->db, DEVICE_INDEXES, NULL, NULL, NULL) != SQLITE_OK)
+    return db_fail(j, "cannot index the rows");
 
   st = j->st[S_JOB_PRINT];
   snprintf(hex, sizeof hex, "%016llx", h);

@@ -136,7 +136,7 @@ struct tsesim_request {
 void tsesim__request_truncate(tsesim_request *req, size_t n);
 
 /* ---- journal.c: the SQLite journal (tsesim-journal(5)) ---- */
-#define TSESIM__JOURNAL_VERSION 1 /* PRAGMA user_version of the schema this library writes */
+#define TSESIM__JOURNAL_VERSION 2 /* PRAGMA user_version of the schema this library writes */
 typedef enum tsesim__chunk_state {
   TSESIM__CHUNK_QUEUED = 0,
   TSESIM__CHUNK_SENDING,
@@ -218,9 +218,9 @@ enum { TSESIM__BODY_OK = 0, TSESIM__BODY_TOO_LARGE, TSESIM__BODY_OVER_BUDGET, TS
  * JSON body in answer (TSESIM__ANSWER_SIZE bytes, control characters
  * escaped, never a credential); or 0: the callback is good and *cb (the
  * caller's to free) must be stored before it is answered. */
-int tsesim__listener_judge(const tsesim__listener_rules *rules, const char *method,
-                           const char *url, int body_state, const char *body, size_t len,
-                           tsesim_callback **cb, char *answer);
+int tsesim__listener_judge(const tsesim__listener_rules *rules, const char *method, const char *url,
+                           int body_state, const char *body, size_t len, tsesim_callback **cb,
+                           char *answer);
 /* The JSON answer {"status":N,"message":"..."} for status and a message
  * (escaped: printable ASCII as is, every other byte as \u00XX). */
 void tsesim__listener_answer(char *answer, int status, const char *message);
@@ -228,6 +228,61 @@ void tsesim__listener_answer(char *answer, int status, const char *message);
 /* listener_mhd.c: how many group commits (tsesim__journal_callbacks_store
  * calls that succeeded) the listener's writer made. */
 unsigned long tsesim__test_listener_commits(const tsesim_listener *l);
+#endif
+
+#ifdef TSESIM__WITH_SQLITE
+#include <sqlite3.h>
+/* ---- journal.c and tracker.c: the journal handle, shared by the two ---- */
+#define TSESIM__JOURNAL_STMTS 11 /* journal.c's own prepared statements */
+/* tracker.c's, prepared with the journal's when it opens (tsesim__tracker_sql) */
+enum {
+  TSESIM__T_RID_KNOWN,
+  TSESIM__T_FIND_EID_RID,
+  TSESIM__T_FIND_ICCID_RID,
+  TSESIM__T_FIND_IMEI_RID,
+  TSESIM__T_FIND_EID_NEW,
+  TSESIM__T_FIND_ICCID_NEW,
+  TSESIM__T_FIND_IMEI_NEW,
+  TSESIM__T_CB_STORE,
+  TSESIM__T_CHUNK_LEARN,
+  TSESIM__T_DEVICE_COUNT,
+  TSESIM__T_DEVICE_DECIDE,
+  TSESIM__T_CHUNK_OUTCOME,
+  TSESIM__T_JOB_CALLBACKS,
+  TSESIM__T_JOB_NAME,
+  TSESIM__T_Q_JOB_NAMED,
+  TSESIM__T_Q_JOB_ONLY,
+  TSESIM__T_Q_CHUNKS,
+  TSESIM__T_Q_UNMATCHED,
+  TSESIM__T_Q_DEVICES,
+  TSESIM__T_Q_DATA_VERSION,
+  TSESIM__T_Q_BEGIN,
+  TSESIM__T_Q_END,
+  TSESIM__T_COUNT
+};
+extern const char *const tsesim__tracker_sql[TSESIM__T_COUNT];
+typedef struct tsesim__job_name {
+  long long id;
+  char *name;
+} tsesim__job_name;
+struct tsesim_journal {
+  sqlite3 *db;
+  sqlite3_stmt *st[TSESIM__JOURNAL_STMTS];
+  sqlite3_stmt *tr[TSESIM__T_COUNT];
+  tsesim__job_name *names; /* job names by id, for callback results; never evicted */
+  size_t n_names, cap_names;
+  char path[96 + 4]; /* as messages show it: "..." and its last bytes when long */
+  char errmsg[TSESIM_ERRBUF_SIZE];
+};
+/* errmsg "journal PATH: what: SQLite's message", right after the failing
+ * call; TSESIM_E_NOMEM for SQLite's NOMEM, else TSESIM_E_JOURNAL. */
+tsesim_code tsesim__journal_fail(tsesim_journal *j, const char *what);
+void tsesim__journal_msg(tsesim_journal *j, const char *fmt, ...) TSESIM__PRINTF(2, 3);
+/* BEGIN IMMEDIATE; COMMIT (rolls back when it fails); ROLLBACK if a
+ * transaction is open (the message of what failed is kept). */
+tsesim_code tsesim__journal_begin(tsesim_journal *j);
+tsesim_code tsesim__journal_commit(tsesim_journal *j);
+void tsesim__journal_rollback(tsesim_journal *j);
 #endif
 
 /* ---- json_load.c (parsers only; includes jansson) ---- */

@@ -54,3 +54,9 @@ dist_man_MANS += \
 dist_man_MANS += \
 	man/tsesim_job_options_init.3 \
 	man/tsesim_job_submit.3
+# The callback listener (it owns threads: libtsesim-thread(3)).
+dist_man_MANS += \
+	man/tsesim_listener_options_init.3 \
+	man/tsesim_listener_start.3 \
+	man/tsesim_listener_port.3 \
+	man/tsesim_listener_stop.3
