@@ -104,9 +104,9 @@ static const char schema_v1[] =
 
 /* Version 2: what the tracker records (tsesim-journal(5)). Brings a version
  * 1 journal up to date in the transaction that opens it; a new journal is
- * made as version 1, then this. The indexes on device are made here only
- * for a journal that already holds rows: else job_add makes them once its
- * rows are in (a sort, not a million inserts into a b-tree). */
+ * made as version 1, then this. device_eid is made here only for a journal
+ * that already holds rows: else job_add makes it once its rows are in (a
+ * sort, not a million random inserts into a b-tree). */
 static const char schema_v2[] =
     "ALTER TABLE device ADD COLUMN status TEXT;"
     "ALTER TABLE device ADD COLUMN fault TEXT;"
@@ -119,6 +119,10 @@ static const char schema_v2[] =
     "ALTER TABLE job ADD COLUMN callbacks INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE job ADD COLUMN duplicates INTEGER NOT NULL DEFAULT 0;"
     "CREATE INDEX chunk_request ON chunk(request_id);"
+    /* an iccid or imei among its chunk's rows: these grow at their end
+     * while a job's rows go in (chunk follows idx) */
+    "CREATE INDEX device_iccid ON device(job, chunk, iccid);"
+    "CREATE INDEX device_imei ON device(job, chunk, imei);"
     "CREATE TABLE callback(id INTEGER PRIMARY KEY, received TEXT NOT NULL,"
     " request_id TEXT NOT NULL, job INTEGER REFERENCES job(id), idx INTEGER,"
     " kind TEXT NOT NULL, key TEXT NOT NULL, status TEXT, callback_count INTEGER,"
@@ -130,9 +134,7 @@ static const char schema_v2[] =
     "CREATE INDEX callback_unmatched ON callback(id) WHERE job IS NULL;"
     "PRAGMA user_version = 2;";
 
-#define DEVICE_INDEXES                                    \
-  "CREATE INDEX IF NOT EXISTS device_eid ON device(eid);" \
-  "CREATE INDEX IF NOT EXISTS device_chunk ON device(job, chunk);"
+#define DEVICE_INDEXES "CREATE INDEX IF NOT EXISTS device_eid ON device(eid);"
 
 /* The handle (tsesim_int.h) holds st[TSESIM__JOURNAL_STMTS] for these. */
 typedef char journal_stmts_check[S_COUNT == TSESIM__JOURNAL_STMTS ? 1 : -1];
@@ -672,8 +674,8 @@ static tsesim_code job_add(tsesim_journal *j, const char *name, const tsesim_req
   done(st);
   rc = rows_total(j, req, valid);
   if (rc) return rc;
-  /* The tracker's lookups (by eid; by chunk for an iccid or imei), built
-   * once the rows are in; a no-op when an earlier job made them. */
+  /* The tracker's look-up by eid, built once the rows are in; a no-op when
+   * an earlier job made it. */
   if (sqlite3_exec(j->db, DEVICE_INDEXES, NULL, NULL, NULL) != SQLITE_OK)
     return db_fail(j, "cannot index the rows");
 

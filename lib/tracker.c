@@ -6,7 +6,7 @@
  * A group of callbacks is stored in one write transaction, committed with
  * synchronous=FULL. Each costs a handful of indexed statements: a look-up of
  * its requestId, one of its device (by eid through device_eid, by iccid or
- * imei among its chunk's rows through device_chunk), the insert that
+ * imei within its chunk through device_iccid or device_imei), the insert that
  * detects a repeat (the unique index callback_repeat), and the counters of
  * its device, chunk and job. Nothing here scans a job's devices, and the
  * counts are kept per chunk so that tsesim_job_count reads only chunks.
@@ -22,10 +22,14 @@
 
 #define NOW "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
 
-/* A device and its chunk, as a look-up finds them. */
-#define FIND_COLS                                                               \
-  "SELECT d.job, d.idx, d.line, d.chunk, d.outcome, c.request_id FROM device d" \
-  " JOIN chunk c ON c.job = d.job AND c.seq = d.chunk WHERE d."
+/* A device and its chunk, as a look-up finds them. By eid: device_eid. By
+ * iccid or imei: within the candidate chunks, device_iccid or device_imei
+ * (job, chunk, id); named, because the planner, without statistics, would
+ * take the primary key's job prefix: every row of the job. */
+#define FIND_COLS "SELECT d.job, d.idx, d.line, d.chunk, d.outcome, c.request_id FROM device d"
+#define FIND_JOIN " JOIN chunk c ON c.job = d.job AND c.seq = d.chunk WHERE d."
+#define FIND_BY_EID FIND_COLS FIND_JOIN "eid"
+#define FIND_BY(col) FIND_COLS " INDEXED BY device_" col FIND_JOIN col
 /* A recorded requestId: within its chunk. */
 #define FIND_RID " = ?1 AND c.request_id = ?2 ORDER BY d.job, d.idx LIMIT 1"
 /* Not recorded: among the devices whose chunk has no requestId yet. */
@@ -36,12 +40,12 @@
 const char *const tsesim__tracker_sql[TSESIM__T_COUNT] = {
     /* T_RID_KNOWN */
     "SELECT 1 FROM chunk WHERE request_id = ?1 LIMIT 1",
-    FIND_COLS "eid" FIND_RID,
-    FIND_COLS "iccid" FIND_RID,
-    FIND_COLS "imei" FIND_RID,
-    FIND_COLS "eid" FIND_NEW,
-    FIND_COLS "iccid" FIND_NEW,
-    FIND_COLS "imei" FIND_NEW,
+    FIND_BY_EID FIND_RID,
+    FIND_BY("iccid") FIND_RID,
+    FIND_BY("imei") FIND_RID,
+    FIND_BY_EID FIND_NEW,
+    FIND_BY("iccid") FIND_NEW,
+    FIND_BY("imei") FIND_NEW,
     /* T_CB_STORE: a repeat hits callback_repeat and only counts */
     "INSERT INTO callback(received, request_id, job, idx, kind, key, status, callback_count,"
     " fault_code, fault_string, body) VALUES(" NOW
