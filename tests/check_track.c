@@ -53,6 +53,12 @@ typedef struct track_env {
   double t0;
 } track_env;
 
+/* The test's environment: static, so that the teardown can stop what a
+ * failed test left running (under CK_FORK=no its listener's threads would
+ * otherwise go on calling into a test that has returned). */
+static track_env the_env;
+static int the_env_live;
+
 static void on_log(int level, const char *line, void *payload) {
   track_env *e = payload;
   int n;
@@ -109,8 +115,10 @@ static void env_start(track_env *e, const char *const *args, size_t n, unsigned 
                       int mixed) {
   tt_device d;
   size_t i;
+  ck_assert_msg(!the_env_live, "env_start: the last test's environment is still live");
   memset(e, 0, sizeof *e);
   pthread_mutex_init(&e->mu, NULL);
+  the_env_live = 1;
   e->t0 = tt_now();
   e->n = n;
   e->seed = seed;
@@ -140,14 +148,28 @@ static void env_start(track_env *e, const char *const *args, size_t n, unsigned 
   }
 }
 
-static void env_end(track_env *e) {
+/* Frees what env_start made but the simulator (and its directory). */
+static void env_free(track_env *e) {
   tsesim_listener_stop(e->l);
+  e->l = NULL;
   tsesim_client_free(e->c);
   tsesim_journal_close(e->j);
   tsesim_request_free(e->req);
+  tsesim__test_journal_open_sql = NULL;
+  pthread_mutex_destroy(&e->mu);
+  the_env_live = 0;
+}
+
+static void env_end(track_env *e) {
+  env_free(e);
   ck_assert_int_eq(tt_sim_stop(e->s), 0);
   tt_rmdir(e->dir);
-  pthread_mutex_destroy(&e->mu);
+}
+
+/* The checked teardown: what a failed test left (its files stay for a look). */
+static void teardown(void) {
+  if (the_env_live) env_free(&the_env);
+  tt_cleanup();
 }
 
 /* Starts a listener on the job's journal at port (0: any); its code. */
@@ -162,7 +184,7 @@ static tsesim_code listen_on(track_env *e, unsigned port, tsesim_listener **out,
   lo.callback_payload = e;
   lo.log_fn = on_log;
   lo.log_payload = e;
-  lo.log_level = 2;
+  lo.log_level = 1; /* not a line per request */
   return tsesim_listener_start(out, &lo, errbuf);
 }
 
@@ -427,22 +449,22 @@ static find_row row_of(track_env *e, unsigned long line) {
  * ends as the simulator decided, each callback is stored once, and every
  * duplicate the simulator sent is counted as one. */
 START_TEST(test_25000_duplicated_reordered) {
-  track_env e;
+  track_env *e = &the_env;
   tsesim_job_counts c;
   json_t *st;
   long delivered, dups;
   double t0 = tt_now();
-  env_start(&e,
+  env_start(e,
             (const char *[]){"--callback-duplicate", "--callback-reorder", "--callback-workers",
                              "16", "--redelivery-interval", "1", NULL},
             25000, 1000000, 1);
-  ck_assert_uint_gt(e.want_failed, 0);
-  ck_assert_uint_gt(e.want_warned, 0);
-  listen_ok(&e, 0);
-  register_url(&e);
-  submit(&e, 0, TSESIM_OK);
-  wait_final(&e, 90, &c);
-  st = tt_stats(e.s);
+  ck_assert_uint_gt(e->want_failed, 0);
+  ck_assert_uint_gt(e->want_warned, 0);
+  listen_ok(e, 0);
+  register_url(e);
+  submit(e, 0, TSESIM_OK);
+  wait_final(e, 90, &c);
+  st = tt_stats(e->s);
   delivered = tt_stat_of(st, "callbacks.delivered");
   dups = tt_stat_of(st, "callbacks.duplicates");
   ck_assert_msg(
@@ -450,21 +472,21 @@ START_TEST(test_25000_duplicated_reordered) {
       "the listener refused %ld deliveries (%ld abandoned)", tt_stat_of(st, "callbacks.failed"),
       tt_stat_of(st, "callbacks.abandoned"));
   json_decref(st);
-  expect_final(&e, &c, "25000");
+  expect_final(e, &c, "25000");
   ck_assert_uint_eq(c.queued + c.submitted + c.unknown + c.refused + c.warning + c.invalid, 0);
   /* every delivered callback is stored once or counted as a repeat */
   ck_assert_msg(dups > 0 && c.duplicates == (unsigned long)dups,
                 "duplicates %lu, the simulator sent %ld", c.duplicates, dups);
   ck_assert_int_eq((long)(c.callbacks + c.duplicates), delivered);
   ck_assert_uint_eq(c.unmatched, 0);
-  expect_rows(&e, NULL);
-  tt_stats_expect(e.s, "25000", TT_ST("downloads.accepted", 3), NULL);
-  expect_no_repeat(&e, "25000");
-  ck_assert_msg(
-      e.seen == (unsigned long)delivered && e.seen_repeat == c.duplicates && e.seen_unmatched == 0,
-      "on_callback: %lu calls, %lu repeats, %lu unmatched", e.seen, e.seen_repeat,
-      e.seen_unmatched);
-  env_end(&e);
+  expect_rows(e, NULL);
+  tt_stats_expect(e->s, "25000", TT_ST("downloads.accepted", 3), NULL);
+  expect_no_repeat(e, "25000");
+  ck_assert_msg(e->seen == (unsigned long)delivered && e->seen_repeat == c.duplicates &&
+                    e->seen_unmatched == 0,
+                "on_callback: %lu calls, %lu repeats, %lu unmatched", e->seen, e->seen_repeat,
+                e->seen_unmatched);
+  env_end(e);
   fprintf(stderr, "check_track: 25,000 devices in %.1f s\n", tt_now() - t0);
 }
 END_TEST
@@ -473,32 +495,32 @@ END_TEST
  * download are stored before the job records its requestId, matched by
  * device ids among the chunk being sent, and none is unmatched. */
 START_TEST(test_callbacks_before_request_id) {
-  track_env e;
+  track_env *e = &the_env;
   tsesim_job_counts c;
   char states[8], ids[2][64];
-  env_start(&e, (const char *[]){"--answer-latency-ms", "800", NULL}, 50, 2000000, 0);
-  listen_ok(&e, 0);
-  register_url(&e);
-  submit(&e, 0, TSESIM_OK);
-  ck_assert_msg(e.seen_at_accept == e.n,
+  env_start(e, (const char *[]){"--answer-latency-ms", "800", NULL}, 50, 2000000, 0);
+  listen_ok(e, 0);
+  register_url(e);
+  submit(e, 0, TSESIM_OK);
+  ck_assert_msg(e->seen_at_accept == e->n,
                 "%lu of %zu callbacks stored before the job recorded the requestId\nlog:\n%s",
-                e.seen_at_accept, e.n, e.log);
-  wait_final(&e, 30, &c);
-  expect_final(&e, &c, "before the requestId");
+                e->seen_at_accept, e->n, e->log);
+  wait_final(e, 30, &c);
+  expect_final(e, &c, "before the requestId");
   ck_assert_uint_eq(c.unmatched, 0);
   ck_assert_uint_eq(c.duplicates, 0);
-  ck_assert_msg(e.seen_unmatched == 0 && !e.request_ids_differ,
-                "on_callback: %lu unmatched, request ids differ: %d", e.seen_unmatched,
-                e.request_ids_differ);
-  tt_expect_str("requestId", "accepted", e.accepted_request_id, e.seen_request_id);
-  expect_rows(&e, e.seen_request_id);
-  chunk_states(&e, states, sizeof states, ids, 2);
+  ck_assert_msg(e->seen_unmatched == 0 && !e->request_ids_differ,
+                "on_callback: %lu unmatched, request ids differ: %d", e->seen_unmatched,
+                e->request_ids_differ);
+  tt_expect_str("requestId", "accepted", e->accepted_request_id, e->seen_request_id);
+  expect_rows(e, e->seen_request_id);
+  chunk_states(e, states, sizeof states, ids, 2);
   tt_expect_str("chunks", "states", states, "A");
-  tt_expect_str("chunk 0", "request_id", ids[0], e.seen_request_id);
-  tt_stats_expect(e.s, "before the requestId", TT_ST("callbacks.delivered", (long)e.n),
+  tt_expect_str("chunk 0", "request_id", ids[0], e->seen_request_id);
+  tt_stats_expect(e->s, "before the requestId", TT_ST("callbacks.delivered", (long)e->n),
                   TT_ST("callbacks.failed", 0), NULL);
-  expect_no_repeat(&e, "before the requestId");
-  env_end(&e);
+  expect_no_repeat(e, "before the requestId");
+  env_end(e);
 }
 END_TEST
 
@@ -507,42 +529,42 @@ END_TEST
  * simulator's requestId; it ends accepted, every device final, and running
  * the job again sends nothing. */
 START_TEST(test_unknown_chunk_resolved) {
-  track_env e;
+  track_env *e = &the_env;
   tsesim_job_counts c;
   char states[8], ids[2][64];
-  env_start(&e,
+  env_start(e,
             (const char *[]){"--fault", "close:endpoint=download,mode=processed,every=2,count=1",
                              "--redelivery-interval", "0.5", NULL},
             20, 3000000, 0);
   /* the listener's port, free while the job runs: the callbacks wait for it */
-  listen_ok(&e, 0);
-  register_url(&e);
-  unlisten(&e);
-  submit(&e, 10, TSESIM_E_UNKNOWN_OUTCOME);
-  chunk_states(&e, states, sizeof states, ids, 2);
+  listen_ok(e, 0);
+  register_url(e);
+  unlisten(e);
+  submit(e, 10, TSESIM_E_UNKNOWN_OUTCOME);
+  chunk_states(e, states, sizeof states, ids, 2);
   tt_expect_str("after the job", "states", states, "AU");
-  count(&e, &c);
+  count(e, &c);
   ck_assert_uint_eq(c.unknown, 10);
   ck_assert_uint_eq(c.submitted, 10);
-  listen_ok(&e, e.port);
-  wait_final(&e, 30, &c);
-  expect_final(&e, &c, "unknown resolved");
+  listen_ok(e, e->port);
+  wait_final(e, 30, &c);
+  expect_final(e, &c, "unknown resolved");
   ck_assert_uint_eq(c.unmatched, 0);
-  chunk_states(&e, states, sizeof states, ids, 2);
+  chunk_states(e, states, sizeof states, ids, 2);
   tt_expect_str("resolved", "states", states, "AA");
   ck_assert_msg(tt_is_uuid4(ids[1]) && strcmp(ids[0], ids[1]), "chunk requestIds %s and %s", ids[0],
                 ids[1]);
-  ck_assert_msg(e.request_ids_differ, "the callbacks of only one requestId arrived");
+  ck_assert_msg(e->request_ids_differ, "the callbacks of only one requestId arrived");
   /* the rows of chunk 1 carry the requestId only its callbacks told */
-  ck_assert_str_eq(row_of(&e, 11).request_id, ids[1]);
-  ck_assert_str_eq(row_of(&e, 20).request_id, ids[1]);
-  expect_rows(&e, NULL);
+  ck_assert_str_eq(row_of(e, 11).request_id, ids[1]);
+  ck_assert_str_eq(row_of(e, 20).request_id, ids[1]);
+  expect_rows(e, NULL);
   /* nothing is left to send */
-  submit(&e, 0, TSESIM_OK);
-  tt_stats_expect(e.s, "unknown resolved", TT_ST("requests.download", 2),
+  submit(e, 0, TSESIM_OK);
+  tt_stats_expect(e->s, "unknown resolved", TT_ST("requests.download", 2),
                   TT_ST("downloads.accepted", 2), TT_ST("callbacks.abandoned", 0), NULL);
-  expect_no_repeat(&e, "unknown resolved");
-  env_end(&e);
+  expect_no_repeat(e, "unknown resolved");
+  env_end(e);
 }
 END_TEST
 
@@ -550,34 +572,34 @@ END_TEST
  * deliveries fail, and a new listener on the same port takes the
  * simulator's redeliveries. */
 START_TEST(test_listener_down_then_up) {
-  track_env e;
+  track_env *e = &the_env;
   tsesim_job_counts c;
   long delivered;
-  env_start(&e, (const char *[]){"--callback-workers", "2", "--redelivery-interval", "1", NULL},
+  env_start(e, (const char *[]){"--callback-workers", "2", "--redelivery-interval", "1", NULL},
             3000, 4000000, 1);
-  listen_ok(&e, 0);
-  register_url(&e);
-  submit(&e, 0, TSESIM_OK);
-  stat_wait_ge(&e, "callbacks.delivered", 200, 30);
-  unlisten(&e);
-  delivered = tt_stat(e.s, "callbacks.delivered");
-  count(&e, &c);
+  listen_ok(e, 0);
+  register_url(e);
+  submit(e, 0, TSESIM_OK);
+  stat_wait_ge(e, "callbacks.delivered", 200, 30);
+  unlisten(e);
+  delivered = tt_stat(e->s, "callbacks.delivered");
+  count(e, &c);
   ck_assert_msg((long)(c.callbacks + c.duplicates) >= delivered,
                 "stopped: %lu callbacks stored, the simulator had %ld answered 200", c.callbacks,
                 delivered);
-  ck_assert_msg(delivered < (long)e.n, "every callback was delivered before the stop");
+  ck_assert_msg(delivered < (long)e->n, "every callback was delivered before the stop");
   /* down: deliveries fail and wait for their next attempt */
-  stat_wait_ge(&e, "callbacks.failed", 1, 10);
-  listen_ok(&e, e.port);
-  wait_final(&e, 60, &c);
-  expect_final(&e, &c, "down then up");
+  stat_wait_ge(e, "callbacks.failed", 1, 10);
+  listen_ok(e, e->port);
+  wait_final(e, 60, &c);
+  expect_final(e, &c, "down then up");
   ck_assert_uint_eq(c.unmatched, 0);
-  ck_assert_int_eq((long)(c.callbacks + c.duplicates), tt_stat(e.s, "callbacks.delivered"));
-  tt_stats_expect(e.s, "down then up", TT_ST("callbacks.abandoned", 0), NULL);
-  ck_assert_int_gt(tt_stat(e.s, "callbacks.failed"), 0);
-  expect_rows(&e, NULL);
-  expect_no_repeat(&e, "down then up");
-  env_end(&e);
+  ck_assert_int_eq((long)(c.callbacks + c.duplicates), tt_stat(e->s, "callbacks.delivered"));
+  tt_stats_expect(e->s, "down then up", TT_ST("callbacks.abandoned", 0), NULL);
+  ck_assert_int_gt(tt_stat(e->s, "callbacks.failed"), 0);
+  expect_rows(e, NULL);
+  expect_no_repeat(e, "down then up");
+  env_end(e);
 }
 END_TEST
 
@@ -586,7 +608,7 @@ END_TEST
  * the deliveries in flight more; a new listener on the same port takes the
  * rest. */
 START_TEST(test_kill_listener_process) {
-  track_env e;
+  track_env *e = &the_env;
   tsesim_job_counts c;
   tsesim_journal *j2 = NULL;
   int fds[2], status = 0;
@@ -595,7 +617,7 @@ START_TEST(test_kill_listener_process) {
   long delivered = 0, failed = 0;
   unsigned long unanswered;
   char text[512];
-  env_start(&e, (const char *[]){"--callback-workers", "4", "--redelivery-interval", "1", NULL},
+  env_start(e, (const char *[]){"--callback-workers", "4", "--redelivery-interval", "1", NULL},
             4000, 5000000, 0);
   ck_assert_int_eq(pipe(fds), 0);
   fflush(NULL);
@@ -605,7 +627,7 @@ START_TEST(test_kill_listener_process) {
     tsesim_listener *l = NULL;
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     close(fds[0]);
-    if (listen_on(&e, 0, &l, NULL) != TSESIM_OK) _exit(3);
+    if (listen_on(e, 0, &l, NULL) != TSESIM_OK) _exit(3);
     port = tsesim_listener_port(l);
     if (write(fds[1], &port, sizeof port) != (ssize_t)sizeof port) _exit(4);
     for (;;) pause();
@@ -613,19 +635,19 @@ START_TEST(test_kill_listener_process) {
   close(fds[1]);
   ck_assert_int_eq(read(fds[0], &port, sizeof port), (ssize_t)sizeof port);
   close(fds[0]);
-  e.port = port;
-  register_url(&e);
-  submit(&e, 0, TSESIM_OK);
-  stat_wait_ge(&e, "callbacks.delivered", 300, 30);
+  e->port = port;
+  register_url(e);
+  submit(e, 0, TSESIM_OK);
+  stat_wait_ge(e, "callbacks.delivered", 300, 30);
   kill(pid, SIGKILL);
   ck_assert_int_eq(waitpid(pid, &status, 0), pid);
   ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "child status %d", status);
   /* the simulator settles: no delivery in flight (each one ended, failed or 200) */
-  settle(&e, 0, &delivered, &failed);
-  ck_assert_msg(delivered >= 300 && delivered < (long)e.n, "killed after %ld of %zu", delivered,
-                e.n);
+  settle(e, 0, &delivered, &failed);
+  ck_assert_msg(delivered >= 300 && delivered < (long)e->n, "killed after %ld of %zu", delivered,
+                e->n);
   /* reopened: what was answered 200 is there */
-  ck_assert_int_eq(tsesim_journal_open(&j2, e.db, NULL), TSESIM_OK);
+  ck_assert_int_eq(tsesim_journal_open(&j2, e->db, NULL), TSESIM_OK);
   ck_assert_int_eq(tsesim_job_count(j2, JOB, &c), TSESIM_OK);
   tsesim_journal_close(j2);
   fmt_counts(&c, text, sizeof text);
@@ -638,17 +660,17 @@ START_TEST(test_kill_listener_process) {
   /* stored, never answered: the simulator delivers those again, as repeats */
   unanswered = c.callbacks - (unsigned long)delivered;
   /* a new listener on the same port takes the rest */
-  listen_ok(&e, port);
-  wait_final(&e, 60, &c);
-  expect_final(&e, &c, "after the kill");
+  listen_ok(e, port);
+  wait_final(e, 60, &c);
+  expect_final(e, &c, "after the kill");
   ck_assert_uint_eq(c.unmatched, 0);
   ck_assert_uint_eq(c.duplicates, unanswered);
   ck_assert_int_eq((long)(c.callbacks + c.duplicates),
-                   tt_stat(e.s, "callbacks.delivered") + (long)unanswered);
-  tt_stats_expect(e.s, "after the kill", TT_ST("callbacks.abandoned", 0), NULL);
-  expect_rows(&e, NULL);
-  expect_no_repeat(&e, "kill -9");
-  env_end(&e);
+                   tt_stat(e->s, "callbacks.delivered") + (long)unanswered);
+  tt_stats_expect(e->s, "after the kill", TT_ST("callbacks.abandoned", 0), NULL);
+  expect_rows(e, NULL);
+  expect_no_repeat(e, "kill -9");
+  env_end(e);
 }
 END_TEST
 
@@ -657,64 +679,64 @@ END_TEST
  * later Failed for a SUCCESS device is stored and changes nothing; its
  * repeat is counted once. */
 START_TEST(test_forged_callbacks) {
-  track_env e;
+  track_env *e = &the_env;
   tsesim_job_counts c0, c;
   find_row r;
   char *body;
   static const char other_id[] = "0b7e3c2a-5d4f-4e1a-9c8b-7a6f5e4d3c2b";
-  env_start(&e, NULL, 3, 6000000, 0);
-  listen_ok(&e, 0);
-  register_url(&e);
-  submit(&e, 0, TSESIM_OK);
-  wait_final(&e, 30, &c0);
-  expect_final(&e, &c0, "setup");
-  r = row_of(&e, 1);
+  env_start(e, NULL, 3, 6000000, 0);
+  listen_ok(e, 0);
+  register_url(e);
+  submit(e, 0, TSESIM_OK);
+  wait_final(e, 30, &c0);
+  expect_final(e, &c0, "setup");
+  r = row_of(e, 1);
   ck_assert_str_eq(r.state, "success");
 
-  body = callback_body(&e, 0, r.request_id, "Failed", 1, LUSER, "wrong-password");
-  ck_assert_int_eq(post_callback(&e, body), 401);
+  body = callback_body(e, 0, r.request_id, "Failed", 1, LUSER, "wrong-password");
+  ck_assert_int_eq(post_callback(e, body), 401);
   free(body);
-  body = callback_body(&e, 0, r.request_id, "Failed", 1, "someone", LPASS);
-  ck_assert_int_eq(post_callback(&e, body), 401);
+  body = callback_body(e, 0, r.request_id, "Failed", 1, "someone", LPASS);
+  ck_assert_int_eq(post_callback(e, body), 401);
   free(body);
-  body = callback_body(&e, 0, r.request_id, "Failed", 1, NULL, NULL);
-  ck_assert_int_eq(post_callback(&e, body), 401);
+  body = callback_body(e, 0, r.request_id, "Failed", 1, NULL, NULL);
+  ck_assert_int_eq(post_callback(e, body), 401);
   free(body);
-  count(&e, &c);
+  count(e, &c);
   ck_assert_msg(!memcmp(&c, &c0, sizeof c), "a refused callback changed the counts");
 
   /* an unknown requestId with a known device's ids: its chunk has its own requestId */
-  body = callback_body(&e, 0, other_id, "Failed", 1, LUSER, LPASS);
-  ck_assert_int_eq(post_callback(&e, body), 200);
+  body = callback_body(e, 0, other_id, "Failed", 1, LUSER, LPASS);
+  ck_assert_int_eq(post_callback(e, body), 200);
   free(body);
-  count(&e, &c);
+  count(e, &c);
   ck_assert_uint_eq(c.unmatched, c0.unmatched + 1);
   ck_assert_uint_eq(c.callbacks, c0.callbacks);
-  ck_assert_uint_eq(c.success, e.n);
+  ck_assert_uint_eq(c.success, e->n);
 
   /* a later Failed for the SUCCESS device: stored, its state stays */
-  body = callback_body(&e, 0, r.request_id, "Failed", 1, LUSER, LPASS);
-  ck_assert_int_eq(post_callback(&e, body), 200);
+  body = callback_body(e, 0, r.request_id, "Failed", 1, LUSER, LPASS);
+  ck_assert_int_eq(post_callback(e, body), 200);
   free(body);
-  count(&e, &c);
+  count(e, &c);
   ck_assert_uint_eq(c.callbacks, c0.callbacks + 1);
-  ck_assert_uint_eq(c.success, e.n);
+  ck_assert_uint_eq(c.success, e->n);
   ck_assert_uint_eq(c.failed, 0);
-  r = row_of(&e, 1);
+  r = row_of(e, 1);
   ck_assert_str_eq(r.state, "success");
   ck_assert_str_eq(r.status, "SUCCESS");
   ck_assert_uint_eq(r.callbacks, 2);
   /* its redelivery (callbackCount 2, status in another case) is a repeat */
-  body = callback_body(&e, 0, r.request_id, "FAILED", 2, LUSER, LPASS);
-  ck_assert_int_eq(post_callback(&e, body), 200);
+  body = callback_body(e, 0, r.request_id, "FAILED", 2, LUSER, LPASS);
+  ck_assert_int_eq(post_callback(e, body), 200);
   free(body);
-  count(&e, &c);
+  count(e, &c);
   ck_assert_uint_eq(c.callbacks, c0.callbacks + 1);
   ck_assert_uint_eq(c.duplicates, c0.duplicates + 1);
   ck_assert_uint_eq(c.unmatched, c0.unmatched + 1);
-  ck_assert_uint_eq(row_of(&e, 1).callbacks, 2);
-  expect_no_repeat(&e, "forged");
-  env_end(&e);
+  ck_assert_uint_eq(row_of(e, 1).callbacks, 2);
+  expect_no_repeat(e, "forged");
+  env_end(e);
 }
 END_TEST
 
@@ -722,43 +744,46 @@ END_TEST
  * refused; the simulator delivers again, and a normal listener on the same
  * port stores those redeliveries. */
 START_TEST(test_full_journal_503) {
-  track_env e;
+  track_env *e = &the_env;
   tsesim_job_counts c;
   long delivered, failed;
   char *body;
-  env_start(&e, (const char *[]){"--redelivery-interval", "1", NULL}, 300, 7000000, 0);
+  env_start(e, (const char *[]){"--redelivery-interval", "1", NULL}, 300, 7000000, 0);
   /* the connection the listener opens may not grow the file (SQLite keeps
    * max_page_count at least the current size) */
   tsesim__test_journal_open_sql = "PRAGMA max_page_count = 1";
-  listen_ok(&e, 0);
-  register_url(&e);
-  submit(&e, 0, TSESIM_OK);
+  listen_ok(e, 0);
+  register_url(e);
+  submit(e, 0, TSESIM_OK);
   /* the first round of deliveries: every one attempted, most refused */
-  settle(&e, (long)e.n, &delivered, &failed);
-  ck_assert_msg(failed > (long)e.n / 2, "only %ld of %zu deliveries refused by a full journal",
-                failed, e.n);
+  settle(e, (long)e->n, &delivered, &failed);
+  ck_assert_msg(failed > (long)e->n / 2, "only %ld of %zu deliveries refused by a full journal",
+                failed, e->n);
   /* an unmatched callback must be stored too: 503, and it is not */
-  body = callback_body(&e, 0, "0b7e3c2a-5d4f-4e1a-9c8b-7a6f5e4d3c2b", "Failed", 1, LUSER, LPASS);
-  ck_assert_int_eq(post_callback(&e, body), 503);
+  body = callback_body(e, 0, "0b7e3c2a-5d4f-4e1a-9c8b-7a6f5e4d3c2b", "Failed", 1, LUSER, LPASS);
+  ck_assert_int_eq(post_callback(e, body), 503);
   free(body);
-  unlisten(&e);
+  unlisten(e);
   tsesim__test_journal_open_sql = NULL;
-  listen_ok(&e, e.port);
-  wait_final(&e, 30, &c);
-  expect_final(&e, &c, "after the full journal");
+  listen_ok(e, e->port);
+  wait_final(e, 30, &c);
+  expect_final(e, &c, "after the full journal");
   ck_assert_uint_eq(c.unmatched, 0);
-  ck_assert_int_eq((long)(c.callbacks + c.duplicates), tt_stat(e.s, "callbacks.delivered"));
-  tt_stats_expect(e.s, "after the full journal", TT_ST("callbacks.abandoned", 0), NULL);
-  ck_assert_int_ge(tt_stat(e.s, "callbacks.failed"), failed);
-  expect_rows(&e, NULL);
-  expect_no_repeat(&e, "full journal");
-  env_end(&e);
+  ck_assert_int_eq((long)(c.callbacks + c.duplicates), tt_stat(e->s, "callbacks.delivered"));
+  tt_stats_expect(e->s, "after the full journal", TT_ST("callbacks.abandoned", 0), NULL);
+  ck_assert_int_ge(tt_stat(e->s, "callbacks.failed"), failed);
+  expect_rows(e, NULL);
+  expect_no_repeat(e, "full journal");
+  env_end(e);
 }
 END_TEST
 
 static Suite *suite(void) {
   Suite *s = suite_create("track");
-  TCase *tc = tt_tcase(s, "track", 180);
+  TCase *tc = tcase_create("track");
+  tcase_add_checked_fixture(tc, NULL, teardown);
+  tcase_set_timeout(tc, tt_slow(180));
+  suite_add_tcase(s, tc);
   tcase_add_test(tc, test_25000_duplicated_reordered);
   tcase_add_test(tc, test_callbacks_before_request_id);
   tcase_add_test(tc, test_unknown_chunk_resolved);
