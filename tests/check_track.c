@@ -253,7 +253,7 @@ static void wait_final(track_env *e, double timeout, tsesim_job_counts *c) {
   fmt_counts(c, text, sizeof text);
   ck_assert_msg(rc == TSESIM_OK, "wait: %s (%s); %s\nlog:\n%s", tsesim_code_name(rc),
                 tsesim_journal_errmsg(e->j), text, e->log);
-  ck_assert_int_eq(tt_stat_wait(e->s, "callbacks.pending", 0, 30), 0);
+  ck_assert_int_eq(tt_stat_wait(e->s, "callbacks.pending", 0, timeout), 0);
   count(e, c);
 }
 
