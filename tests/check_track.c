@@ -42,6 +42,7 @@ typedef struct track_env {
   /* what on_callback saw, on the listener's writer thread */
   pthread_mutex_t mu;
   unsigned long seen, seen_repeat, seen_unmatched;
+  double slow_s; /* on_callback sleeps this long: the listener takes ~1/slow_s callbacks a second */
   char seen_request_id[64];
   int request_ids_differ;
   /* what the job's progress function saw, on the test's thread */
@@ -82,6 +83,7 @@ static void on_callback(const tsesim_callback *cb, const tsesim_callback_result 
   else if (strcmp(e->seen_request_id, cb->request_id))
     e->request_ids_differ = 1;
   pthread_mutex_unlock(&e->mu);
+  if (e->slow_s > 0) tt_sleep(e->slow_s);
 }
 
 static unsigned long seen_now(track_env *e) {
@@ -577,11 +579,13 @@ START_TEST(test_listener_down_then_up) {
   long delivered;
   env_start(e, (const char *[]){"--callback-workers", "2", "--redelivery-interval", "1", NULL},
             3000, 4000000, 1);
+  e->slow_s = 0.002; /* so that the stop comes mid-stream */
   listen_ok(e, 0);
   register_url(e);
   submit(e, 0, TSESIM_OK);
   stat_wait_ge(e, "callbacks.delivered", 200, 30);
   unlisten(e);
+  e->slow_s = 0;
   delivered = tt_stat(e->s, "callbacks.delivered");
   count(e, &c);
   ck_assert_msg((long)(c.callbacks + c.duplicates) >= delivered,
@@ -620,6 +624,7 @@ START_TEST(test_kill_listener_process) {
   env_start(e, (const char *[]){"--callback-workers", "4", "--redelivery-interval", "1", NULL},
             4000, 5000000, 0);
   ck_assert_int_eq(pipe(fds), 0);
+  e->slow_s = 0.001; /* the child's listener: so that the kill comes mid-stream */
   fflush(NULL);
   pid = fork();
   ck_assert_int_ge(pid, 0);
@@ -632,6 +637,7 @@ START_TEST(test_kill_listener_process) {
     if (write(fds[1], &port, sizeof port) != (ssize_t)sizeof port) _exit(4);
     for (;;) pause();
   }
+  e->slow_s = 0;
   close(fds[1]);
   ck_assert_int_eq(read(fds[0], &port, sizeof port), (ssize_t)sizeof port);
   close(fds[0]);
