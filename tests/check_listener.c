@@ -439,6 +439,68 @@ START_TEST(test_no_journal) {
 }
 END_TEST
 
+/* ---- log lines: the peer's bytes escaped, never a secret ---- */
+
+typedef struct loglines {
+  pthread_mutex_t mu;
+  char text[16384];
+  size_t len;
+  int lines;
+} loglines;
+
+static void on_log(int level, const char *line, void *payload) {
+  loglines *g = payload;
+  size_t n = strlen(line);
+  (void)level;
+  pthread_mutex_lock(&g->mu);
+  if (g->len + n + 2 < sizeof g->text) {
+    memcpy(g->text + g->len, line, n);
+    g->len += n;
+    g->text[g->len++] = '\n';
+    g->text[g->len] = '\0';
+  }
+  g->lines++;
+  pthread_mutex_unlock(&g->mu);
+}
+
+START_TEST(test_log_escaped) {
+  tsesim_listener_options o = opts_default();
+  tsesim_listener *l;
+  loglines g;
+  answer a;
+  size_t i;
+  const char *body;
+  memset(&g, 0, sizeof g);
+  pthread_mutex_init(&g.mu, NULL);
+  journal_make();
+  o.log_fn = on_log;
+  o.log_payload = &g;
+  o.log_level = 3;
+  l = start(&o);
+  /* a path with a newline and an escape sequence in it (libmicrohttpd
+   * decodes %XX before the listener sees the path) */
+  a = http("http", tsesim_listener_port(l), "GET", "/x%0Aforged%1B[31m", NULL, 0, 0, NULL);
+  ck_assert_int_eq(a.status, 404);
+  body = cb_body(0, REQ_ID, "SUCCESS", USER, PASS);
+  a = http("http", tsesim_listener_port(l), NULL, "/callbacks", body, strlen(body), 0, NULL);
+  ck_assert_int_eq(a.status, 200);
+  body = cb_body(1, REQ_ID, "SUCCESS", USER, "not-" PASS);
+  a = http("http", tsesim_listener_port(l), NULL, "/callbacks", body, strlen(body), 0, NULL);
+  ck_assert_int_eq(a.status, 401);
+  tsesim_listener_stop(l);
+  journal_remove();
+  ck_assert_int_ge(g.lines, 3);
+  /* every line is printable ASCII: the path's control bytes are escaped */
+  for (i = 0; i < g.len; i++)
+    ck_assert_msg(g.text[i] == '\n' || (g.text[i] >= 0x20 && g.text[i] < 0x7f),
+                  "log byte 0x%02x at %lu:\n%s", (unsigned char)g.text[i], (unsigned long)i,
+                  g.text);
+  ck_assert_msg(strstr(g.text, "\\x0Aforged\\x1B[31m") != NULL, "path not escaped:\n%s", g.text);
+  ck_assert_msg(strstr(g.text, PASS) == NULL, "a password in the log:\n%s", g.text);
+  pthread_mutex_destroy(&g.mu);
+}
+END_TEST
+
 /* ---- HTTPS with a certificate made here ---- */
 
 START_TEST(test_https) {
@@ -626,6 +688,7 @@ static Suite *listener_suite(void) {
   tcase_add_test(tc, test_group_commit);
   tcase_add_test(tc, test_stop_drains);
   tcase_add_test(tc, test_no_journal);
+  tcase_add_test(tc, test_log_escaped);
   tcase_add_test(tc, test_https);
   tcase_add_test(tc, test_limits);
   tcase_add_test(tc, test_options);
