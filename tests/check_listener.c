@@ -588,6 +588,35 @@ START_TEST(test_limits) {
 }
 END_TEST
 
+/* per_ip_connections: off by default (ThingSpace, or a reverse proxy,
+ * sends from a few addresses), enforced when set. */
+START_TEST(test_per_ip_limit) {
+  tsesim_listener_options o;
+  tsesim_listener *l;
+  int fd[3], i;
+  ck_assert_int_eq(tsesim_listener_options_init(&o, 1), TSESIM_OK);
+  l = start(&o);
+  for (i = 0; i < 3; i++) fd[i] = connect_raw(tsesim_listener_port(l));
+  usleep(100 * 1000);
+  for (i = 0; i < 3; i++) {
+    ck_assert_msg(!closed_within(fd[i], 200), "connection %d closed with no per-address limit", i);
+    close(fd[i]);
+  }
+  tsesim_listener_stop(l);
+
+  o.per_ip_connections = 2;
+  l = start(&o);
+  fd[0] = connect_raw(tsesim_listener_port(l));
+  fd[1] = connect_raw(tsesim_listener_port(l));
+  usleep(100 * 1000);
+  fd[2] = connect_raw(tsesim_listener_port(l));
+  ck_assert_msg(closed_within(fd[2], 500), "a third connection from 127.0.0.1 was served");
+  ck_assert_msg(!closed_within(fd[0], 200), "the first connection was closed");
+  for (i = 0; i < 3; i++) close(fd[i]);
+  tsesim_listener_stop(l);
+}
+END_TEST
+
 START_TEST(test_options) {
   tsesim_listener_options o;
   tsesim_listener *l = (tsesim_listener *)1;
@@ -691,6 +720,7 @@ static Suite *listener_suite(void) {
   tcase_add_test(tc, test_log_escaped);
   tcase_add_test(tc, test_https);
   tcase_add_test(tc, test_limits);
+  tcase_add_test(tc, test_per_ip_limit);
   tcase_add_test(tc, test_options);
   tcase_add_test(tc, test_alloc_loop);
   suite_add_tcase(s, tc);
