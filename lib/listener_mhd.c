@@ -38,6 +38,7 @@ typedef struct pending {
   size_t len;
   int status; /* 200 or 503, once done */
   int done;
+  pthread_cond_t answered; /* its own: the writer wakes this thread only, not every waiter */
   struct pending *next;
 } pending;
 
@@ -74,7 +75,7 @@ struct tsesim_listener {
   char journal_path[256];  /* for messages */
 
   pthread_mutex_t mu; /* guards the queue, writer_quit and every pending's done/status */
-  pthread_cond_t work, answered;
+  pthread_cond_t work;
   pending *head, *tail;
   int writer_quit;
   pthread_t writer;
@@ -206,8 +207,8 @@ static void write_group(tsesim_listener *l, pending **g, size_t n) {
   for (i = 0; i < n; i++) {
     g[i]->status = status;
     g[i]->done = 1;
+    pthread_cond_signal(&g[i]->answered);
   }
-  pthread_cond_broadcast(&l->answered);
   pthread_mutex_unlock(&l->mu);
 }
 
@@ -240,6 +241,7 @@ static int store_and_wait(tsesim_listener *l, tsesim_callback *cb, const char *b
   p.status = 0;
   p.done = 0;
   p.next = NULL;
+  if (pthread_cond_init(&p.answered, NULL) != 0) return 503;
   pthread_mutex_lock(&l->mu);
   if (l->tail)
     l->tail->next = &p;
@@ -247,8 +249,9 @@ static int store_and_wait(tsesim_listener *l, tsesim_callback *cb, const char *b
     l->head = &p;
   l->tail = &p;
   pthread_cond_signal(&l->work);
-  while (!p.done) pthread_cond_wait(&l->answered, &l->mu);
+  while (!p.done) pthread_cond_wait(&p.answered, &l->mu);
   pthread_mutex_unlock(&l->mu);
+  pthread_cond_destroy(&p.answered);
   return p.status;
 }
 
@@ -634,11 +637,6 @@ tsesim_code tsesim_listener_start(tsesim_listener **out, const tsesim_listener_o
     pthread_mutex_destroy(&l->mu);
     goto fail_sync;
   }
-  if (pthread_cond_init(&l->answered, NULL) != 0) {
-    pthread_cond_destroy(&l->work);
-    pthread_mutex_destroy(&l->mu);
-    goto fail_sync;
-  }
   sync_made = 1;
   if (pthread_create(&l->writer, NULL, writer_main, l) != 0) {
     tsesim__errbuf_set(errbuf, "listener: cannot start its writer thread");
@@ -699,7 +697,6 @@ fail_sync:
   rc = TSESIM_E_NOMEM;
 fail:
   if (sync_made) {
-    pthread_cond_destroy(&l->answered);
     pthread_cond_destroy(&l->work);
     pthread_mutex_destroy(&l->mu);
   }
@@ -745,7 +742,6 @@ void tsesim_listener_stop(tsesim_listener *l) {
   pthread_cond_signal(&l->work);
   pthread_mutex_unlock(&l->mu);
   pthread_join(l->writer, NULL);
-  pthread_cond_destroy(&l->answered);
   pthread_cond_destroy(&l->work);
   pthread_mutex_destroy(&l->mu);
   tsesim__log(&l->log, 2, "listener: stopped after %lu commit(s)", l->commits);

@@ -147,6 +147,7 @@ typedef struct sim_config {
   unsigned max_connections, max_per_ip; /* connection caps (max_per_ip 0: none) */
   int allow_remote_callbacks;           /* listeners off this machine may be registered */
   int no_callbacks;                     /* accepted downloads queue no callback */
+  long answer_latency_ms;               /* /api answers held this long after processing */
   sim_faults faults;
 } sim_config;
 

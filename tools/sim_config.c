@@ -236,6 +236,15 @@ static int o_latency(sim_config *c, const char *v, char *err, size_t es) {
   return 0;
 }
 
+/* Not a fault setting: /_sim/faults {} leaves it, so a test that changes
+ * faults mid-run keeps the timing it started with. */
+static int o_answer_latency(sim_config *c, const char *v, char *err, size_t es) {
+  unsigned long n;
+  if (parse_uint(v, 600000, &n, err, es)) return -1;
+  c->answer_latency_ms = (long)n;
+  return 0;
+}
+
 /* A size in bytes, with an optional K, M or G (KiB, MiB, GiB) suffix. */
 static int o_body_budget(sim_config *c, const char *v, char *err, size_t es) {
   char *end;
@@ -338,7 +347,9 @@ static const opt options[] = {
     {"max-connections", FN(o_max_conns), "N  open connections at most (1000)"},
     {"max-connections-per-ip", FN(o_max_per_ip), "N  from one address, 0: no limit (0)"},
     {"log", FIELD(OPT_PATH, log_path), "F         one line per request to F (- for stderr)"},
-    {"latency-ms", FN(o_latency), "N  delay every /api answer (0)"},
+    {"latency-ms", FN(o_latency), "N  delay every /api request before it is processed (0)"},
+    {"answer-latency-ms", FN(o_answer_latency),
+     "N  hold every /api answer N ms after processing: callbacks go out first (0)"},
     {"fault", FN(o_fault), "SPEC    fault rule KIND[:key=value,...] (repeatable)"},
     {"callback-duplicate", FIELD(OPT_FLAG, faults.callback_duplicate),
      "  deliver every callback twice"},

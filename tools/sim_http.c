@@ -247,6 +247,11 @@ static enum MHD_Result dispatch(sim *s, struct MHD_Connection *c, const char *ur
   /* The body is done with: its bytes go back before the answer leaves, so a
    * client that has its answer can count on them (its next body fits). */
   budget_release(s, r);
+  /* --answer-latency-ms: the request is processed (an accepted download's
+   * callbacks are queued and going out), only its answer waits, as when
+   * ThingSpace's answer is slower than its first callbacks. */
+  if (is_api && !r->over_budget && (!fired || f.processed) && s->cfg.answer_latency_ms > 0)
+    sim_sleep((double)s->cfg.answer_latency_ms / 1000.0);
   char peer[64];
   peer_name(c, peer, sizeof peer);
   double ms = (sim_now() - r->t0) * 1000.0;
