@@ -3,6 +3,10 @@
  * the test (bodies, outcome rules, retries, abandonment, duplicate and reorder
  * switches), every request fault, latency, SIGTERM policies, and the capacity
  * test: 100,000 callbacks from 10 downloads, each received exactly once.
+ *
+ * The listener is the library's own (tt_listener) wherever it only has to
+ * receive; tests that script failed or late answers, or read the raw requests,
+ * use the scripted peer (tt_peer) and say why above them.
  */
 #include "tt_sim.h"
 
@@ -215,6 +219,7 @@ static void expect_callbacks(const env *e, const char *ctx, long queued, long at
 /* ------------------------------------------------------------------------ */
 /* Bodies and outcomes */
 
+/* On the scripted peer: the wire (each body is application/json; a 204 is delivered). */
 START_TEST(test_callback_bodies) {
   env e;
   tt_device d[3];
@@ -254,6 +259,8 @@ START_TEST(test_callback_bodies) {
 }
 END_TEST
 
+/* On the scripted peer: the first listener fails the first attempt (500); the second is the
+ * library's. */
 START_TEST(test_registration_at_acceptance) {
   env e;
   tt_listener *b = tt_listener_start("u2", "p2");
@@ -449,6 +456,7 @@ END_TEST
 /* ------------------------------------------------------------------------ */
 /* Retries and abandonment */
 
+/* On the scripted peer: a 500 to the first attempt, and the time between attempts. */
 START_TEST(test_retry) {
   env e;
   tt_device d;
@@ -492,6 +500,7 @@ static void expect_attempts(tt_peer *p, size_t from, const char *eid, tsesim_sta
   }
 }
 
+/* On the scripted peer: every attempt answered 500. */
 START_TEST(test_abandon_after_4) {
   env e;
   tt_device d;
@@ -509,6 +518,7 @@ START_TEST(test_abandon_after_4) {
 }
 END_TEST
 
+/* On the scripted peer: every attempt answered 503. */
 START_TEST(test_abandon_warning) {
   env e;
   tt_device w;
@@ -573,7 +583,8 @@ START_TEST(test_abandon_dead_port) {
 END_TEST
 
 /* The environment's proxy is never used: with http_proxy, HTTP_PROXY and ALL_PROXY naming
- * a listening "proxy", every callback still goes straight to the listener. */
+ * a listening "proxy", every callback still goes straight to the listener. The proxy is the
+ * scripted peer, which records any request whatever its path; the listener is the library's. */
 START_TEST(test_no_env_proxy) {
   static const char *const vars[] = {"http_proxy",  "HTTP_PROXY", "https_proxy",
                                      "HTTPS_PROXY", "ALL_PROXY",  "all_proxy"};
@@ -626,6 +637,7 @@ START_TEST(test_remote_listener_refused) {
 }
 END_TEST
 
+/* On the scripted peer: the first answer held past the simulator's timeout. */
 START_TEST(test_callback_timeout) {
   env e;
   tt_peer_record r1, r2;
@@ -681,6 +693,7 @@ START_TEST(test_callback_https) {
 }
 END_TEST
 
+/* On the scripted peer: the two deliveries compared byte for byte. */
 START_TEST(test_duplicate) {
   env e;
   size_t i;
@@ -1106,6 +1119,7 @@ END_TEST
 /* ------------------------------------------------------------------------ */
 /* SIGTERM */
 
+/* On the scripted peer: the first attempts answered 500, so retries are pending at SIGTERM. */
 START_TEST(test_term_finish) {
   env e;
   size_t i, n;
@@ -1149,6 +1163,7 @@ START_TEST(test_term_finish) {
 }
 END_TEST
 
+/* On the scripted peer: the first attempts answered 500, so retries are pending at SIGTERM. */
 START_TEST(test_term_abandon) {
   env e;
   int status;
