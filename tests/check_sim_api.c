@@ -1267,7 +1267,7 @@ static size_t log_grew(const char *logf, size_t before, size_t want, const char 
  * callback attempt must add exactly one line. */
 START_TEST(test_log) {
   tt_sim *s = tt_sim_new();
-  tt_listener *l = tt_listener_start();
+  tt_listener *l = tt_listener_start("cb-user", "cb-pass-xyz");
   char logf[PATH_MAX], *text, *body, *id;
   const char *secrets[10];
   size_t i, n = 0, lines;
@@ -1908,7 +1908,7 @@ END_TEST
 /* One download of 2 devices with a listener registered; waits `wait` seconds
  * (or, when wait is 0, for the 2 callbacks) and returns the callbacks heard. */
 static size_t callbacks_heard(tt_sim *s, double wait) {
-  tt_listener *l = tt_listener_start();
+  tt_listener *l = tt_listener_start(NULL, NULL);
   tt_auth a;
   size_t n;
   tt_auth_get(s, &a);

@@ -3,27 +3,49 @@
  * the test (bodies, outcome rules, retries, abandonment, duplicate and reorder
  * switches), every request fault, latency, SIGTERM policies, and the capacity
  * test: 100,000 callbacks from 10 downloads, each received exactly once.
+ *
+ * The listener is the library's own (tt_listener) wherever it only has to
+ * receive; tests that script failed or late answers, or read the raw requests,
+ * use the scripted peer (tt_peer) and say why above them.
  */
 #include "tt_sim.h"
 
-/* A simulator, a listener registered for TT_ACCOUNT, and a session. */
+/* A simulator, a session, and registered for TT_ACCOUNT either the library's
+ * listener (l) or the scripted peer (p), the other NULL. */
 typedef struct env {
   tt_sim *s;
   tt_listener *l;
+  tt_peer *p;
   tt_auth a;
 } env;
 
-static void env_start(env *e, const char *const *args, const char *user, const char *pass) {
+static void env_register(env *e, const char *const *args, const char *url, const char *user,
+                         const char *pass) {
   e->s = tt_sim_start(args);
-  e->l = tt_listener_start();
   tt_auth_get(e->s, &e->a);
-  tt_register(e->s, &e->a, TT_ACCOUNT, e->l->url, user, pass);
+  tt_register(e->s, &e->a, TT_ACCOUNT, url, user, pass);
+}
+
+/* The library's listener, expecting user and pass echoed: for the tests that only need the
+ * callbacks the simulator sends. */
+static void env_start(env *e, const char *const *args, const char *user, const char *pass) {
+  e->p = NULL;
+  e->l = tt_listener_start(user, pass);
+  env_register(e, args, e->l->url, user, pass);
+}
+
+/* The scripted peer: for the tests that script its answers or read the raw requests. */
+static void env_start_peer(env *e, const char *const *args, const char *user, const char *pass) {
+  e->l = NULL;
+  e->p = tt_peer_start();
+  env_register(e, args, e->p->url, user, pass);
 }
 
 static void env_stop(env *e) {
   tt_auth_free(&e->a);
   ck_assert_int_eq(tt_sim_stop(e->s), 0);
   tt_listener_stop(e->l);
+  tt_peer_stop(e->p);
 }
 
 /* ---- expected identifiers ---- */
@@ -136,12 +158,21 @@ static void check_fault_cb(const char *ctx, const tsesim_callback *cb, const cha
   ck_assert_int_eq(cb->max_callback_threshold, 4);
 }
 
-/* All n records parsed (free with cbs_free). */
+/* All n callbacks of the listener parsed (free with cbs_free). */
 static tsesim_callback **cbs_load(tt_listener *l, size_t n) {
   tsesim_callback **cbs = calloc(n ? n : 1, sizeof *cbs);
   size_t i;
   ck_assert_ptr_nonnull(cbs);
   for (i = 0; i < n; i++) cbs[i] = tt_listener_cb(l, i);
+  return cbs;
+}
+
+/* All n records of the scripted peer parsed (free with cbs_free). */
+static tsesim_callback **cbs_load_peer(tt_peer *p, size_t n) {
+  tsesim_callback **cbs = calloc(n ? n : 1, sizeof *cbs);
+  size_t i;
+  ck_assert_ptr_nonnull(cbs);
+  for (i = 0; i < n; i++) cbs[i] = tt_peer_cb(p, i);
   return cbs;
 }
 
@@ -188,6 +219,7 @@ static void expect_callbacks(const env *e, const char *ctx, long queued, long at
 /* ------------------------------------------------------------------------ */
 /* Bodies and outcomes */
 
+/* On the scripted peer: the wire (each body is application/json; a 204 is delivered). */
 START_TEST(test_callback_bodies) {
   env e;
   tt_device d[3];
@@ -196,7 +228,7 @@ START_TEST(test_callback_bodies) {
   tsesim_callback **cbs;
   char *rid;
   size_t i;
-  env_start(&e, NULL, "cb-user", "cb-pass");
+  env_start_peer(&e, NULL, "cb-user", "cb-pass");
   tt_plain_device(&d[0], 101);
   tt_plain_device(&d[1], 102);
   iccid_device(&d[2], 103, NULL);
@@ -207,15 +239,15 @@ START_TEST(test_callback_bodies) {
   json_array_append_new(devs, dev_json(&d[1], "iec", 1));
   json_array_append_new(devs, dev_json(&d[2], "ec", 0));
   rid = download_devs(&e, devs);
-  tt_listener_expect(e.l, 3, 10.0, 0.3);
-  cbs = cbs_load(e.l, 3);
+  tt_peer_expect(e.p, 3, 10.0, 0.3);
+  cbs = cbs_load_peer(e.p, 3);
   for (i = 0; i < 3; i++) {
     char ctx[40];
     size_t k = cbs_find(cbs, 3, d[i].eid, TSESIM_STATUS_SUCCESS, 0);
     snprintf(ctx, sizeof ctx, "device %zu", i);
     ck_assert_msg(k < 3, "%s: no SUCCESS callback for eid %s", ctx, d[i].eid);
     check_success(ctx, cbs[k], rid, &x[i], "cb-user", "cb-pass", 1);
-    ck_assert_uint_eq(tt_listener_rec(e.l, k).status, 204);
+    ck_assert_uint_eq(tt_peer_rec(e.p, k).status, 204);
   }
   cbs_free(cbs, 3);
   expect_callbacks(&e, "3 devices", 3, 3, 3, 0, 0);
@@ -227,22 +259,24 @@ START_TEST(test_callback_bodies) {
 }
 END_TEST
 
+/* On the scripted peer: the first listener fails the first attempt (500); the second is the
+ * library's. */
 START_TEST(test_registration_at_acceptance) {
   env e;
-  tt_listener *b = tt_listener_start();
+  tt_listener *b = tt_listener_start("u2", "p2");
   tsesim_callback *cb;
   char *rx, *ry, *rz;
   tt_device dy;
   xids xy;
   tt_resp r;
-  env_start(&e, (const char *[]){"--redelivery-interval", "0.3", NULL}, NULL, NULL);
-  tt_listener_fail_first(e.l, 1, 500);
+  env_start_peer(&e, (const char *[]){"--redelivery-interval", "0.3", NULL}, NULL, NULL);
+  tt_peer_fail_first(e.p, 1, 500);
   rx = download_plain(&e, 1, 201);
-  ck_assert_uint_eq(tt_listener_wait(e.l, 1, 5.0), 1);
+  ck_assert_uint_eq(tt_peer_wait(e.p, 1, 5.0), 1);
   tt_register(e.s, &e.a, TT_ACCOUNT, b->url, "u2", "p2");
   /* the retry still goes where the download was accepted for */
-  tt_listener_expect(e.l, 2, 5.0, 0.1);
-  cb = tt_listener_cb(e.l, 1);
+  tt_peer_expect(e.p, 2, 5.0, 0.1);
+  cb = tt_peer_cb(e.p, 1);
   tt_expect_str("retry", "requestId", cb->request_id, rx);
   ck_assert_int_eq(cb->callback_count, 2);
   tt_expect_str("retry", "username", cb->username, NULL);
@@ -264,7 +298,7 @@ START_TEST(test_registration_at_acceptance) {
   tt_resp_free(&r);
   rz = download_plain(&e, 1, 203);
   ck_assert_uint_eq(tt_listener_wait(b, 2, 0.3), 1);
-  ck_assert_uint_eq(tt_listener_count(e.l), 2);
+  ck_assert_uint_eq(tt_peer_count(e.p), 2);
   expect_callbacks(&e, "registrations", 2, 3, 2, 1, 0);
   tt_stats_expect(e.s, "no listener", TT_ST("callbacks.no_listener", 1),
                   TT_ST("downloads.accepted", 3), NULL);
@@ -278,7 +312,7 @@ END_TEST
 
 START_TEST(test_no_listener) {
   tt_sim *s = tt_sim_start(NULL);
-  tt_listener *l = tt_listener_start();
+  tt_listener *l = tt_listener_start(NULL, NULL);
   tt_auth a;
   char *body = tt_plain_body(3, 301), *id;
   tt_auth_get(s, &a);
@@ -422,26 +456,27 @@ END_TEST
 /* ------------------------------------------------------------------------ */
 /* Retries and abandonment */
 
+/* On the scripted peer: a 500 to the first attempt, and the time between attempts. */
 START_TEST(test_retry) {
   env e;
   tt_device d;
   xids x;
   tsesim_callback *c1, *c2;
-  tt_rec r1, r2;
+  tt_peer_record r1, r2;
   char *rid;
-  env_start(&e, (const char *[]){"--redelivery-interval", "0.05", NULL}, "u", "p");
-  tt_listener_fail_first(e.l, 1, 500);
+  env_start_peer(&e, (const char *[]){"--redelivery-interval", "0.05", NULL}, "u", "p");
+  tt_peer_fail_first(e.p, 1, 500);
   rid = download_plain(&e, 1, 701);
   tt_plain_device(&d, 701);
   xids_make(&x, &d, "eci");
-  tt_listener_expect(e.l, 2, 5.0, 0.3);
-  r1 = tt_listener_rec(e.l, 0);
-  r2 = tt_listener_rec(e.l, 1);
+  tt_peer_expect(e.p, 2, 5.0, 0.3);
+  r1 = tt_peer_rec(e.p, 0);
+  r2 = tt_peer_rec(e.p, 1);
   ck_assert_uint_eq(r1.status, 500);
   ck_assert_uint_eq(r2.status, 204);
   ck_assert_msg(r2.at - r1.at >= 0.048, "retried after %.3f s, interval 0.05", r2.at - r1.at);
-  c1 = tt_listener_cb(e.l, 0);
-  c2 = tt_listener_cb(e.l, 1);
+  c1 = tt_peer_cb(e.p, 0);
+  c2 = tt_peer_cb(e.p, 1);
   check_success("attempt 1", c1, rid, &x, "u", "p", 1);
   check_success("attempt 2", c2, rid, &x, "u", "p", 2);
   tsesim_callback_free(c1);
@@ -452,11 +487,11 @@ START_TEST(test_retry) {
 }
 END_TEST
 
-/* Asserts that the listener's records are the attempts 1..4 of the device's callbacks. */
-static void expect_attempts(tt_listener *l, size_t from, const char *eid, tsesim_status code) {
+/* Asserts that the peer's records are the attempts 1..4 of the device's callbacks. */
+static void expect_attempts(tt_peer *p, size_t from, const char *eid, tsesim_status code) {
   size_t i;
   for (i = 0; i < 4; i++) {
-    tsesim_callback *cb = tt_listener_cb(l, from + i);
+    tsesim_callback *cb = tt_peer_cb(p, from + i);
     tt_expect_str("attempt", "eid", cb_eid(cb), eid);
     ck_assert_int_eq(cb->status_code, code);
     ck_assert_int_eq(cb->callback_count, (long)i + 1);
@@ -465,37 +500,39 @@ static void expect_attempts(tt_listener *l, size_t from, const char *eid, tsesim
   }
 }
 
+/* On the scripted peer: every attempt answered 500. */
 START_TEST(test_abandon_after_4) {
   env e;
   tt_device d;
   char *rid;
-  env_start(&e, (const char *[]){"--redelivery-interval", "0.05", NULL}, NULL, NULL);
-  tt_listener_answer(e.l, 500);
+  env_start_peer(&e, (const char *[]){"--redelivery-interval", "0.05", NULL}, NULL, NULL);
+  tt_peer_answer(e.p, 500);
   rid = download_plain(&e, 1, 801);
   tt_plain_device(&d, 801);
   ck_assert_int_eq(tt_stat_wait(e.s, "callbacks.abandoned", 1, 5.0), 1);
-  tt_listener_expect(e.l, 4, 1.0, 0.3);
-  expect_attempts(e.l, 0, d.eid, TSESIM_STATUS_SUCCESS);
+  tt_peer_expect(e.p, 4, 1.0, 0.3);
+  expect_attempts(e.p, 0, d.eid, TSESIM_STATUS_SUCCESS);
   expect_callbacks(&e, "abandoned", 1, 4, 0, 4, 1);
   free(rid);
   env_stop(&e);
 }
 END_TEST
 
+/* On the scripted peer: every attempt answered 503. */
 START_TEST(test_abandon_warning) {
   env e;
   tt_device w;
   json_t *devs = json_array();
   char *rid;
-  env_start(&e, (const char *[]){"--redelivery-interval", "0.05", NULL}, NULL, NULL);
-  tt_listener_answer(e.l, 503);
+  env_start_peer(&e, (const char *[]){"--redelivery-interval", "0.05", NULL}, NULL, NULL);
+  tt_peer_answer(e.p, 503);
   tt_device_ending(&w, 9, "77");
   json_array_append_new(devs, tt_device_json(&w));
   rid = download_devs(&e, devs);
   ck_assert_int_eq(tt_stat_wait(e.s, "callbacks.abandoned", 2, 5.0), 2);
-  tt_listener_expect(e.l, 8, 1.0, 0.3);
-  expect_attempts(e.l, 0, w.eid, TSESIM_STATUS_WARNING);
-  expect_attempts(e.l, 4, w.eid, TSESIM_STATUS_SUCCESS);
+  tt_peer_expect(e.p, 8, 1.0, 0.3);
+  expect_attempts(e.p, 0, w.eid, TSESIM_STATUS_WARNING);
+  expect_attempts(e.p, 4, w.eid, TSESIM_STATUS_SUCCESS);
   expect_callbacks(&e, "Warning abandoned, then the final", 2, 8, 0, 8, 2);
   free(rid);
   env_stop(&e);
@@ -546,11 +583,12 @@ START_TEST(test_abandon_dead_port) {
 END_TEST
 
 /* The environment's proxy is never used: with http_proxy, HTTP_PROXY and ALL_PROXY naming
- * a listening "proxy", every callback still goes straight to the listener. */
+ * a listening "proxy", every callback still goes straight to the listener. The proxy is the
+ * scripted peer, which records any request whatever its path; the listener is the library's. */
 START_TEST(test_no_env_proxy) {
   static const char *const vars[] = {"http_proxy",  "HTTP_PROXY", "https_proxy",
                                      "HTTPS_PROXY", "ALL_PROXY",  "all_proxy"};
-  tt_listener *proxy = tt_listener_start();
+  tt_peer *proxy = tt_peer_start(); /* any request, whatever its path */
   char purl[64], *body = tt_plain_body(3, 2001), *id;
   size_t i;
   env e;
@@ -562,14 +600,14 @@ START_TEST(test_no_env_proxy) {
   for (i = 0; i < ARRAY_LEN(vars); i++) unsetenv(vars[i]);
   id = tt_download_ok(e.s, &e.a, body);
   tt_listener_expect(e.l, 3, 5.0, 0.3);
-  ck_assert_msg(tt_listener_count(proxy) == 0, "%zu callbacks went through the proxy",
-                tt_listener_count(proxy));
+  ck_assert_msg(tt_peer_count(proxy) == 0, "%zu callbacks went through the proxy",
+                tt_peer_count(proxy));
   tt_stats_expect(e.s, "straight to the listener", TT_ST("callbacks.attempted", 3),
                   TT_ST("callbacks.delivered", 3), NULL);
   free(id);
   free(body);
   env_stop(&e);
-  tt_listener_stop(proxy);
+  tt_peer_stop(proxy);
 }
 END_TEST
 
@@ -599,17 +637,19 @@ START_TEST(test_remote_listener_refused) {
 }
 END_TEST
 
+/* On the scripted peer: the first answer held past the simulator's timeout. */
 START_TEST(test_callback_timeout) {
   env e;
-  tt_rec r1, r2;
+  tt_peer_record r1, r2;
   char *rid;
-  env_start(&e, (const char *[]){"--callback-timeout", "1", "--redelivery-interval", "0.05", NULL},
-            NULL, NULL);
-  tt_listener_delay(e.l, 1, 1.6);
+  env_start_peer(&e,
+                 (const char *[]){"--callback-timeout", "1", "--redelivery-interval", "0.05", NULL},
+                 NULL, NULL);
+  tt_peer_delay(e.p, 1, 1.6);
   rid = download_plain(&e, 1, 1051);
-  tt_listener_expect(e.l, 2, 5.0, 0.2);
-  r1 = tt_listener_rec(e.l, 0);
-  r2 = tt_listener_rec(e.l, 1);
+  tt_peer_expect(e.p, 2, 5.0, 0.2);
+  r1 = tt_peer_rec(e.p, 0);
+  r2 = tt_peer_rec(e.p, 1);
   ck_assert_msg(r2.at - r1.at >= 1.0, "retried %.3f s after a 1 s timeout", r2.at - r1.at);
   ck_assert_msg(strstr(r2.body, "\"callbackCount\":2") || strstr(r2.body, "\"callbackCount\": 2"),
                 "the retry is not callbackCount 2: %s", r2.body);
@@ -622,15 +662,11 @@ END_TEST
 /* An https listener: delivered with --callback-cacert, refused with the system CAs. */
 START_TEST(test_callback_https) {
   tt_sim *s = tt_sim_new(), *s2;
-  char cert[PATH_MAX], key[PATH_MAX], *cert_pem, *key_pem, *body = tt_plain_body(1, 1061), *id;
+  char cert[PATH_MAX], key[PATH_MAX], *body = tt_plain_body(1, 1061), *id;
   tt_listener *l;
   tt_auth a;
   tt_make_cert(tt_sim_path(s, "cert.pem", cert), tt_sim_path(s, "key.pem", key));
-  cert_pem = tt_read_file(cert, NULL);
-  key_pem = tt_read_file(key, NULL);
-  ck_assert_ptr_nonnull(cert_pem);
-  ck_assert_ptr_nonnull(key_pem);
-  l = tt_listener_start_tls(cert_pem, key_pem);
+  l = tt_listener_start_tls(NULL, NULL, cert, key);
   tt_sim_launch(s, (const char *[]){"--callback-cacert", cert, NULL});
   tt_auth_get(s, &a);
   tt_register(s, &a, TT_ACCOUNT, l->url, NULL, NULL);
@@ -651,28 +687,27 @@ START_TEST(test_callback_https) {
   ck_assert_uint_eq(tt_listener_count(l), 1);
   free(id);
   free(body);
-  free(cert_pem);
-  free(key_pem);
   tt_auth_free(&a);
   ck_assert_int_eq(tt_sim_stop(s2), 0);
   tt_listener_stop(l);
 }
 END_TEST
 
+/* On the scripted peer: the two deliveries compared byte for byte. */
 START_TEST(test_duplicate) {
   env e;
   size_t i;
   char *rid;
-  env_start(&e, (const char *[]){"--callback-duplicate", NULL}, NULL, NULL);
+  env_start_peer(&e, (const char *[]){"--callback-duplicate", NULL}, NULL, NULL);
   rid = download_plain(&e, 2, 1101);
-  tt_listener_expect(e.l, 4, 5.0, 0.3);
+  tt_peer_expect(e.p, 4, 5.0, 0.3);
   for (i = 0; i < 2; i++) {
     tt_device d;
     size_t k, seen = 0;
     const char *first = NULL;
     tt_plain_device(&d, 1101 + i);
     for (k = 0; k < 4; k++) {
-      tt_rec r = tt_listener_rec(e.l, k);
+      tt_peer_record r = tt_peer_rec(e.p, k);
       if (!strstr(r.body, d.eid)) continue;
       if (first)
         ck_assert_msg(strcmp(first, r.body) == 0, "duplicate differs:\n%s\n%s", first, r.body);
@@ -1084,16 +1119,17 @@ END_TEST
 /* ------------------------------------------------------------------------ */
 /* SIGTERM */
 
+/* On the scripted peer: the first attempts answered 500, so retries are pending at SIGTERM. */
 START_TEST(test_term_finish) {
   env e;
   size_t i, n;
   int status, refused = 0;
   double t0;
-  env_start(&e, (const char *[]){"--on-term", "finish", "--redelivery-interval", "0.5", NULL}, NULL,
-            NULL);
-  tt_listener_fail_first(e.l, 10, 500);
+  env_start_peer(&e, (const char *[]){"--on-term", "finish", "--redelivery-interval", "0.5", NULL},
+                 NULL, NULL);
+  tt_peer_fail_first(e.p, 10, 500);
   free(download_plain(&e, 10, 2301));
-  ck_assert_uint_eq(tt_listener_wait(e.l, 10, 5.0), 10);
+  ck_assert_uint_eq(tt_peer_wait(e.p, 10, 5.0), 10);
   kill(e.s->pid, SIGTERM);
   /* it stops accepting first, while the retries are still to come */
   tt_timeout_ms = 200;
@@ -1109,32 +1145,33 @@ START_TEST(test_term_finish) {
   status = tt_sim_wait_exit(e.s, 10.0);
   ck_assert_msg(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit status %d",
                 status);
-  n = tt_listener_count(e.l);
+  n = tt_peer_count(e.p);
   ck_assert_uint_eq(n, 20);
   for (i = 0; i < 10; i++) {
     tt_device d;
     size_t k, ok = 0;
     tt_plain_device(&d, 2301 + i);
     for (k = 0; k < n; k++) {
-      tt_rec r = tt_listener_rec(e.l, k);
+      tt_peer_record r = tt_peer_rec(e.p, k);
       ok += r.status == 204 && strstr(r.body, d.eid) != NULL;
     }
     ck_assert_msg(ok == 1, "device %zu delivered %zu times", i, ok);
   }
   tt_auth_free(&e.a);
   tt_sim_free(e.s);
-  tt_listener_stop(e.l);
+  tt_peer_stop(e.p);
 }
 END_TEST
 
+/* On the scripted peer: the first attempts answered 500, so retries are pending at SIGTERM. */
 START_TEST(test_term_abandon) {
   env e;
   int status;
   double t0;
-  env_start(&e, (const char *[]){"--redelivery-interval", "5", NULL}, NULL, NULL);
-  tt_listener_fail_first(e.l, 5, 500);
+  env_start_peer(&e, (const char *[]){"--redelivery-interval", "5", NULL}, NULL, NULL);
+  tt_peer_fail_first(e.p, 5, 500);
   free(download_plain(&e, 5, 2401));
-  ck_assert_uint_eq(tt_listener_wait(e.l, 5, 5.0), 5);
+  ck_assert_uint_eq(tt_peer_wait(e.p, 5, 5.0), 5);
   ck_assert_int_eq(tt_stat_wait(e.s, "callbacks.failed", 5, 5.0), 5);
   tt_stats_expect(e.s, "before SIGTERM", TT_ST("callbacks.pending", 5), NULL);
   t0 = tt_now();
@@ -1143,10 +1180,10 @@ START_TEST(test_term_abandon) {
   ck_assert_msg(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit status %d",
                 status);
   ck_assert_msg(tt_now() - t0 < 3.0, "abandon waited %.1f s for retries", tt_now() - t0);
-  ck_assert_uint_eq(tt_listener_count(e.l), 5);
+  ck_assert_uint_eq(tt_peer_count(e.p), 5);
   tt_auth_free(&e.a);
   tt_sim_free(e.s);
-  tt_listener_stop(e.l);
+  tt_peer_stop(e.p);
 }
 END_TEST
 

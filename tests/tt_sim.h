@@ -2,10 +2,12 @@
  * tt_sim.h - the harness of the simulator tests (check_sim_*.c): start and
  * stop tools/tsesim-sim in a temporary directory under the build directory,
  * a small libcurl client, ThingSpace helpers (token, login, listener
- * registration, downloads, /_sim/ stats and faults), and a callback listener
- * (libmicrohttpd on 127.0.0.1, port 0) that records every POST body.
+ * registration, downloads, /_sim/ stats and faults), and two callback listeners
+ * on 127.0.0.1, port 0: tt_listener, the library's tsesim_listener recording each
+ * callback it accepts, and tt_peer, a scripted peer that answers as the test says
+ * and records every POST as received.
  *
- * Simulators and listeners are heap objects kept on a list: tt_cleanup, the
+ * Simulators, listeners and peers are heap objects kept on a list: tt_cleanup, the
  * checked teardown of every test case, stops whatever a failed test left
  * running under CK_FORK=no. Under CK_FORK a failed test's process ends at once:
  * its simulator dies with it, its directory stays for inspection (make clean
@@ -853,51 +855,288 @@ static inline void tt_sim_faults(const tt_sim *s, const char *json) {
   tt_resp_free(&r);
 }
 
-/* ---- the callback listener ---- */
+/* ---- waiting on a recorder's count ---- */
 
-typedef struct tt_rec {
+/* The CLOCK_MONOTONIC instant timeout seconds (tt_slow) from now, for pthread_cond_timedwait
+ * on a condition variable made with tt_cond_init. */
+static inline struct timespec tt_deadline(double timeout) {
+  struct timespec ts;
+  timeout = tt_slow(timeout);
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  ts.tv_sec += (time_t)timeout;
+  ts.tv_nsec += (long)((timeout - (double)(time_t)timeout) * 1e9);
+  if (ts.tv_nsec >= 1000000000L) {
+    ts.tv_sec++;
+    ts.tv_nsec -= 1000000000L;
+  }
+  return ts;
+}
+
+static inline void tt_cond_init(pthread_cond_t *cv) {
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(cv, &ca);
+  pthread_condattr_destroy(&ca);
+}
+
+/* ---- the callback listener: the library's own ---- */
+
+/*
+ * tt_listener: tsesim_listener (no journal) on 127.0.0.1, a free port, path /cb, whose
+ * on_callback records each callback it will answer 200. A callback is recorded as JSON
+ * written back from the parsed tsesim_callback (ids with their kinds as received, the
+ * profile, status, counts, fault, credentials), so tt_listener_cb hands the test a
+ * tsesim_callback of its own, parsed again, that it frees with tsesim_callback_free.
+ * What the listener answers and the bytes on the wire are the library's business: a test
+ * that must see those, or script the answers, uses tt_peer below.
+ */
+typedef struct tt_listener {
+  tsesim_listener *h;
+  int port;
+  char url[80]; /* http(s)://127.0.0.1:PORT/cb */
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  char **cbs; /* the callbacks as JSON, in the order on_callback saw them */
+  size_t n, cap;
+  size_t lost; /* callbacks on_callback could not record (out of memory) */
+  struct tt_listener *next;
+} tt_listener;
+
+static tt_listener *tt_listeners;
+
+/* ids as [{"kind":kind_name,"id":id}, ...]; NULL when out of memory. */
+static inline json_t *tt_ids_json(const tsesim_device_id *ids, size_t n) {
+  json_t *a = json_array();
+  size_t i;
+  for (i = 0; a && i < n; i++) {
+    const char *kind = ids[i].kind_name ? ids[i].kind_name : "";
+    if (json_array_append_new(a, json_pack("{ssss}", "kind", kind, "id", ids[i].id)) != 0) {
+      json_decref(a);
+      return NULL;
+    }
+  }
+  return a;
+}
+
+/* Adds key: s when s is not NULL; 0, or -1 when out of memory. */
+static inline int tt_set_str(json_t *o, const char *key, const char *s) {
+  return s ? json_object_set_new(o, key, json_string(s)) : 0;
+}
+
+/* The callback written back as ThingSpace's JSON (malloc'd), members absent when the
+ * parsed callback had none; NULL when out of memory. No asserts: it runs on the
+ * listener's writer thread. */
+static inline char *tt_callback_json(const tsesim_callback *cb) {
+  json_t *o = json_object(), *ids, *dpr, *fr;
+  char *text = NULL;
+  int bad = !o || tt_set_str(o, "requestId", cb->request_id);
+  if (!bad && cb->n_device_ids) {
+    ids = tt_ids_json(cb->device_ids, cb->n_device_ids);
+    bad = !ids || json_object_set_new(o, "deviceIds", ids);
+  }
+  if (!bad && cb->profile) {
+    dpr = json_object();
+    ids = tt_ids_json(cb->profile->ids, cb->profile->n_ids);
+    if (!dpr || !ids) json_decref(ids); /* json_object_set_new takes ids only below */
+    bad = !dpr || !ids || json_object_set_new(dpr, "deviceIdentifierCollection", ids) ||
+          tt_set_str(dpr, "state", cb->profile->state) ||
+          tt_set_str(dpr, "profileStatus", cb->profile->profile_status) ||
+          tt_set_str(dpr, "profileRole", cb->profile->profile_role) ||
+          json_object_set_new(o, "deviceResponse", json_pack("{sO}", "deviceProfileResponse", dpr));
+    json_decref(dpr);
+  }
+  if (!bad) bad = tt_set_str(o, "status", cb->status);
+  if (!bad && cb->callback_count >= 0)
+    bad = json_object_set_new(o, "callbackCount", json_integer(cb->callback_count));
+  if (!bad && cb->max_callback_threshold >= 0)
+    bad = json_object_set_new(o, "maxCallbackThreshold", json_integer(cb->max_callback_threshold));
+  if (!bad && (cb->fault_code || cb->fault_string)) {
+    fr = json_object();
+    bad = !fr || tt_set_str(fr, "faultcode", cb->fault_code) ||
+          tt_set_str(fr, "faultstring", cb->fault_string) ||
+          json_object_set(o, "faultResponse", fr);
+    json_decref(fr);
+  }
+  if (!bad)
+    bad = tt_set_str(o, "username", cb->username) || tt_set_str(o, "password", cb->password);
+  if (!bad) text = json_dumps(o, JSON_COMPACT);
+  json_decref(o);
+  return text;
+}
+
+/* on_callback: runs on the listener's writer thread, so it never asserts; a callback it
+ * cannot record is counted in lost, and tt_listener_wait fails the test on it. */
+static inline void tt_listener_on_callback(const tsesim_callback *cb,
+                                           const tsesim_callback_result *result, void *payload) {
+  tt_listener *l = payload;
+  char *text = tt_callback_json(cb);
+  (void)result;
+  pthread_mutex_lock(&l->mu);
+  if (text && l->n == l->cap) {
+    size_t cap = l->cap ? l->cap * 2 : 64;
+    char **nc = realloc(l->cbs, cap * sizeof *nc);
+    if (nc) {
+      l->cbs = nc;
+      l->cap = cap;
+    }
+  }
+  if (text && l->n < l->cap)
+    l->cbs[l->n++] = text;
+  else {
+    free(text);
+    l->lost++;
+  }
+  pthread_cond_broadcast(&l->cv);
+  pthread_mutex_unlock(&l->mu);
+}
+
+/* The library's listener for callbacks that must echo username and password (both NULL:
+ * not checked), over HTTPS with cert_file and key_file (PEM files; both NULL: HTTP). */
+static inline tt_listener *tt_listener_start_tls(const char *username, const char *password,
+                                                 const char *cert_file, const char *key_file) {
+  tt_listener *l = calloc(1, sizeof *l);
+  tsesim_listener_options o;
+  char err[TSESIM_ERRBUF_SIZE] = "";
+  tsesim_code rc;
+  ck_assert_ptr_nonnull(l);
+  pthread_mutex_init(&l->mu, NULL);
+  tt_cond_init(&l->cv);
+  ck_assert_int_eq(tsesim_listener_options_init(&o, TSESIM_LISTENER_OPTIONS_VERSION), TSESIM_OK);
+  o.path = "/cb";
+  o.username = username;
+  o.password = password;
+  o.tls_cert_file = cert_file;
+  o.tls_key_file = key_file;
+  o.on_callback = tt_listener_on_callback;
+  o.callback_payload = l;
+  rc = tsesim_listener_start(&l->h, &o, err);
+  ck_assert_msg(rc == TSESIM_OK, "tsesim_listener_start: %s: %s", tsesim_code_name(rc), err);
+  l->port = (int)tsesim_listener_port(l->h);
+  ck_assert_int_gt(l->port, 0);
+  snprintf(l->url, sizeof l->url, "%s://127.0.0.1:%d/cb", cert_file ? "https" : "http", l->port);
+  l->next = tt_listeners;
+  tt_listeners = l;
+  return l;
+}
+
+static inline tt_listener *tt_listener_start(const char *username, const char *password) {
+  return tt_listener_start_tls(username, password, NULL, NULL);
+}
+
+/* Stops the listener (it drains: every callback answered 200 was recorded) and frees it. */
+static inline void tt_listener_stop(tt_listener *l) {
+  tt_listener **p;
+  size_t i;
+  if (!l) return;
+  for (p = &tt_listeners; *p; p = &(*p)->next)
+    if (*p == l) {
+      *p = l->next;
+      break;
+    }
+  tsesim_listener_stop(l->h);
+  for (i = 0; i < l->n; i++) free(l->cbs[i]);
+  free(l->cbs);
+  pthread_cond_destroy(&l->cv);
+  pthread_mutex_destroy(&l->mu);
+  free(l);
+}
+
+/* Waits until n callbacks were recorded or timeout seconds passed; the number recorded. */
+static inline size_t tt_listener_wait(tt_listener *l, size_t n, double timeout) {
+  struct timespec ts = tt_deadline(timeout);
+  size_t got, lost;
+  pthread_mutex_lock(&l->mu);
+  while (l->n < n && !l->lost)
+    if (pthread_cond_timedwait(&l->cv, &l->mu, &ts) == ETIMEDOUT) break;
+  got = l->n;
+  lost = l->lost;
+  pthread_mutex_unlock(&l->mu);
+  ck_assert_msg(lost == 0, "listener: %zu callbacks answered 200 but not recorded (out of memory)",
+                lost);
+  return got;
+}
+
+static inline size_t tt_listener_count(tt_listener *l) { return tt_listener_wait(l, 0, 0); }
+
+/* Waits for exactly n callbacks: asserts n arrive within timeout and no more within settle s. */
+static inline void tt_listener_expect(tt_listener *l, size_t n, double timeout, double settle) {
+  size_t got = tt_listener_wait(l, n, timeout);
+  ck_assert_msg(got >= n, "listener: %zu callbacks within %.1f s, expected %zu", got, timeout, n);
+  got = tt_listener_wait(l, n + 1, settle);
+  ck_assert_msg(got == n, "listener: %zu callbacks, expected exactly %zu", got, n);
+}
+
+/* Callback i, parsed again from its recorded JSON (free with tsesim_callback_free). */
+static inline tsesim_callback *tt_listener_cb(tt_listener *l, size_t i) {
+  char err[TSESIM_ERRBUF_SIZE] = "";
+  tsesim_callback *cb = NULL;
+  const char *text;
+  tsesim_code rc;
+  pthread_mutex_lock(&l->mu);
+  ck_assert_uint_lt(i, l->n);
+  text = l->cbs[i]; /* never freed nor moved before tt_listener_stop */
+  pthread_mutex_unlock(&l->mu);
+  rc = tsesim_callback_parse(&cb, text, strlen(text), err);
+  ck_assert_msg(rc == TSESIM_OK, "callback %zu: %s: %s; recorded as %.300s", i,
+                tsesim_code_name(rc), err, text);
+  return cb;
+}
+
+/* ---- the scripted peer: a listener that misbehaves on demand ---- */
+
+/*
+ * tt_peer: a hand-written libmicrohttpd server on 127.0.0.1 (a free port, url .../cb) that
+ * records every POST as received (raw body, Content-Type, arrival time, what it answered)
+ * and answers as the test scripts it: 204 by default, 500 or 503 on demand, the first n
+ * answers failed or delayed. It is a test instrument for the simulator's delivery
+ * (retries, abandonment, timeouts, duplicates compared byte for byte, SIGTERM policies),
+ * not the library's listener: tsesim_listener answers 200 only after a commit and must
+ * never answer like this, nor does it hand out the raw bytes. Tests that only need the
+ * callbacks received use tt_listener.
+ */
+typedef struct tt_peer_record {
   char *body; /* NUL-terminated */
   size_t len;
-  unsigned status; /* what the listener answered */
+  unsigned status; /* what the peer answered */
   double at;       /* tt_now() on arrival */
   int json;        /* Content-Type was application/json */
-} tt_rec;
+} tt_peer_record;
 
-typedef struct tt_listener {
+typedef struct tt_peer {
   struct MHD_Daemon *d;
   int port;
   char url[64];
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  tt_rec *recs;
+  tt_peer_record *recs;
   size_t n, cap;
   unsigned status;     /* answer, default 204 */
   unsigned fail_first; /* answer fail_status to the next fail_first POSTs */
   unsigned fail_status;
   unsigned delay_first; /* answer the next delay_first POSTs after delay seconds */
   double delay;
-  struct tt_listener *next;
-} tt_listener;
+  struct tt_peer *next;
+} tt_peer;
 
-static tt_listener *tt_listeners;
+static tt_peer *tt_peers;
 
-typedef struct tt_lconn {
+typedef struct tt_peer_conn {
   char *buf;
   size_t len, cap;
-} tt_lconn;
+} tt_peer_conn;
 
-static inline enum MHD_Result tt_listener_handler(void *cls, struct MHD_Connection *c,
-                                                  const char *url, const char *method,
-                                                  const char *version, const char *upload,
-                                                  size_t *upload_size, void **ptr) {
-  tt_listener *l = cls;
-  tt_lconn *lc = *ptr;
+static inline enum MHD_Result tt_peer_handler(void *cls, struct MHD_Connection *c, const char *url,
+                                              const char *method, const char *version,
+                                              const char *upload, size_t *upload_size, void **ptr) {
+  tt_peer *l = cls;
+  tt_peer_conn *lc = *ptr;
   struct MHD_Response *resp;
   enum MHD_Result ret;
   const char *ct;
   unsigned status;
   double delay = 0;
-  tt_rec rec;
+  tt_peer_record rec;
   (void)url;
   (void)version;
   if (!lc) {
@@ -949,7 +1188,7 @@ static inline enum MHD_Result tt_listener_handler(void *cls, struct MHD_Connecti
   }
   if (l->n == l->cap) {
     size_t cap = l->cap ? l->cap * 2 : 64;
-    tt_rec *nr = realloc(l->recs, cap * sizeof *nr);
+    tt_peer_record *nr = realloc(l->recs, cap * sizeof *nr);
     if (!nr) {
       pthread_mutex_unlock(&l->mu);
       free(rec.body);
@@ -968,9 +1207,9 @@ static inline enum MHD_Result tt_listener_handler(void *cls, struct MHD_Connecti
   return ret;
 }
 
-static inline void tt_listener_done(void *cls, struct MHD_Connection *c, void **ptr,
-                                    enum MHD_RequestTerminationCode toe) {
-  tt_lconn *lc = *ptr;
+static inline void tt_peer_done(void *cls, struct MHD_Connection *c, void **ptr,
+                                enum MHD_RequestTerminationCode toe) {
+  tt_peer_conn *lc = *ptr;
   (void)cls;
   (void)c;
   (void)toe;
@@ -981,53 +1220,38 @@ static inline void tt_listener_done(void *cls, struct MHD_Connection *c, void **
   }
 }
 
-/* A listener on 127.0.0.1, a free port; url is http://127.0.0.1:PORT/cb, or https with
- * cert_pem and key_pem (PEM text; both or neither). */
-static inline tt_listener *tt_listener_start_tls(const char *cert_pem, const char *key_pem) {
-  tt_listener *l = calloc(1, sizeof *l);
+/* The scripted peer on 127.0.0.1, a free port; url is http://127.0.0.1:PORT/cb. */
+static inline tt_peer *tt_peer_start(void) {
+  tt_peer *l = calloc(1, sizeof *l);
   struct sockaddr_in sa;
-  pthread_condattr_t ca;
   const union MHD_DaemonInfo *info;
-  unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD;
   ck_assert_ptr_nonnull(l);
   l->status = 204;
   pthread_mutex_init(&l->mu, NULL);
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&l->cv, &ca);
-  pthread_condattr_destroy(&ca);
+  tt_cond_init(&l->cv);
   memset(&sa, 0, sizeof sa);
   sa.sin_family = AF_INET;
   sa.sin_port = 0;
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (cert_pem) {
-    ck_assert_msg(MHD_is_feature_supported(MHD_FEATURE_TLS) == MHD_YES,
-                  "libmicrohttpd was built without TLS: the https listener cannot run");
-    flags |= MHD_USE_TLS;
-  }
-  /* without TLS, MHD_OPTION_END in place of the certificate option ends the list */
-  l->d = MHD_start_daemon(flags, 0, NULL, NULL, tt_listener_handler, l, MHD_OPTION_SOCK_ADDR,
-                          (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, tt_listener_done,
-                          NULL, MHD_OPTION_CONNECTION_LIMIT, (unsigned)500,
-                          cert_pem ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert_pem,
-                          MHD_OPTION_HTTPS_MEM_KEY, key_pem, MHD_OPTION_END);
-  ck_assert_msg(l->d != NULL, "the callback listener did not start");
+  l->d = MHD_start_daemon(MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL,
+                          tt_peer_handler, l, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+                          MHD_OPTION_NOTIFY_COMPLETED, tt_peer_done, NULL,
+                          MHD_OPTION_CONNECTION_LIMIT, (unsigned)500, MHD_OPTION_END);
+  ck_assert_msg(l->d != NULL, "the scripted peer did not start");
   info = MHD_get_daemon_info(l->d, MHD_DAEMON_INFO_BIND_PORT);
-  ck_assert_msg(info && info->port, "the callback listener has no port");
+  ck_assert_msg(info && info->port, "the scripted peer has no port");
   l->port = info->port;
-  snprintf(l->url, sizeof l->url, "%s://127.0.0.1:%d/cb", cert_pem ? "https" : "http", l->port);
-  l->next = tt_listeners;
-  tt_listeners = l;
+  snprintf(l->url, sizeof l->url, "http://127.0.0.1:%d/cb", l->port);
+  l->next = tt_peers;
+  tt_peers = l;
   return l;
 }
 
-static inline tt_listener *tt_listener_start(void) { return tt_listener_start_tls(NULL, NULL); }
-
-static inline void tt_listener_stop(tt_listener *l) {
-  tt_listener **p;
+static inline void tt_peer_stop(tt_peer *l) {
+  tt_peer **p;
   size_t i;
   if (!l) return;
-  for (p = &tt_listeners; *p; p = &(*p)->next)
+  for (p = &tt_peers; *p; p = &(*p)->next)
     if (*p == l) {
       *p = l->next;
       break;
@@ -1041,14 +1265,14 @@ static inline void tt_listener_stop(tt_listener *l) {
 }
 
 /* Answers status from now on. */
-static inline void tt_listener_answer(tt_listener *l, unsigned status) {
+static inline void tt_peer_answer(tt_peer *l, unsigned status) {
   pthread_mutex_lock(&l->mu);
   l->status = status;
   pthread_mutex_unlock(&l->mu);
 }
 
 /* Answers status to the next n POSTs, then the usual answer again. */
-static inline void tt_listener_fail_first(tt_listener *l, unsigned n, unsigned status) {
+static inline void tt_peer_fail_first(tt_peer *l, unsigned n, unsigned status) {
   pthread_mutex_lock(&l->mu);
   l->fail_first = n;
   l->fail_status = status;
@@ -1056,7 +1280,7 @@ static inline void tt_listener_fail_first(tt_listener *l, unsigned n, unsigned s
 }
 
 /* Answers the next n POSTs only after seconds (the listener does nothing meanwhile). */
-static inline void tt_listener_delay(tt_listener *l, unsigned n, double seconds) {
+static inline void tt_peer_delay(tt_peer *l, unsigned n, double seconds) {
   pthread_mutex_lock(&l->mu);
   l->delay_first = n;
   l->delay = seconds;
@@ -1064,17 +1288,9 @@ static inline void tt_listener_delay(tt_listener *l, unsigned n, double seconds)
 }
 
 /* Waits until n bodies were received or timeout seconds passed; the number received. */
-static inline size_t tt_listener_wait(tt_listener *l, size_t n, double timeout) {
-  struct timespec ts;
+static inline size_t tt_peer_wait(tt_peer *l, size_t n, double timeout) {
+  struct timespec ts = tt_deadline(timeout);
   size_t got;
-  timeout = tt_slow(timeout);
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  ts.tv_sec += (time_t)timeout;
-  ts.tv_nsec += (long)((timeout - (double)(time_t)timeout) * 1e9);
-  if (ts.tv_nsec >= 1000000000L) {
-    ts.tv_sec++;
-    ts.tv_nsec -= 1000000000L;
-  }
   pthread_mutex_lock(&l->mu);
   while (l->n < n)
     if (pthread_cond_timedwait(&l->cv, &l->mu, &ts) == ETIMEDOUT) break;
@@ -1083,11 +1299,11 @@ static inline size_t tt_listener_wait(tt_listener *l, size_t n, double timeout) 
   return got;
 }
 
-static inline size_t tt_listener_count(tt_listener *l) { return tt_listener_wait(l, 0, 0); }
+static inline size_t tt_peer_count(tt_peer *l) { return tt_peer_wait(l, 0, 0); }
 
-/* A copy of record i (its body lives until tt_listener_stop). */
-static inline tt_rec tt_listener_rec(tt_listener *l, size_t i) {
-  tt_rec r;
+/* A copy of record i (its body lives until tt_peer_stop). */
+static inline tt_peer_record tt_peer_rec(tt_peer *l, size_t i) {
+  tt_peer_record r;
   pthread_mutex_lock(&l->mu);
   ck_assert_uint_lt(i, l->n);
   r = l->recs[i];
@@ -1096,16 +1312,17 @@ static inline tt_rec tt_listener_rec(tt_listener *l, size_t i) {
 }
 
 /* Waits for exactly n bodies: asserts n arrive within timeout and no more within settle s. */
-static inline void tt_listener_expect(tt_listener *l, size_t n, double timeout, double settle) {
-  size_t got = tt_listener_wait(l, n, timeout);
-  ck_assert_msg(got >= n, "listener: %zu callbacks within %.1f s, expected %zu", got, timeout, n);
-  got = tt_listener_wait(l, n + 1, settle);
-  ck_assert_msg(got == n, "listener: %zu callbacks, expected exactly %zu", got, n);
+static inline void tt_peer_expect(tt_peer *l, size_t n, double timeout, double settle) {
+  size_t got = tt_peer_wait(l, n, timeout);
+  ck_assert_msg(got >= n, "scripted peer: %zu callbacks within %.1f s, expected %zu", got, timeout,
+                n);
+  got = tt_peer_wait(l, n + 1, settle);
+  ck_assert_msg(got == n, "scripted peer: %zu callbacks, expected exactly %zu", got, n);
 }
 
 /* Parses record i with tsesim_callback_parse; asserts success and a JSON Content-Type. */
-static inline tsesim_callback *tt_listener_cb(tt_listener *l, size_t i) {
-  tt_rec r = tt_listener_rec(l, i);
+static inline tsesim_callback *tt_peer_cb(tt_peer *l, size_t i) {
+  tt_peer_record r = tt_peer_rec(l, i);
   char err[TSESIM_ERRBUF_SIZE] = "";
   tsesim_callback *cb = NULL;
   tsesim_code rc = tsesim_callback_parse(&cb, r.body, r.len, err);
@@ -1114,7 +1331,6 @@ static inline tsesim_callback *tt_listener_cb(tt_listener *l, size_t i) {
   ck_assert_msg(r.json, "callback %zu: Content-Type is not application/json", i);
   return cb;
 }
-
 /* Reserves a loopback port that nobody listens on: bound, never listening, so a
  * connection is refused. Close the returned socket when done. */
 static inline int tt_dead_port(int *port) {
@@ -1171,6 +1387,7 @@ static inline size_t tt_tcp_conns_to(int port, tt_tcp_conn *out, size_t max) {
 static inline void tt_cleanup(void) {
   while (tt_sims) tt_sim_free(tt_sims);
   while (tt_listeners) tt_listener_stop(tt_listeners);
+  while (tt_peers) tt_peer_stop(tt_peers);
 }
 
 /* A test case with the teardown and a timeout in seconds. */
