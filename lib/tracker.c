@@ -15,7 +15,10 @@
  * journal's when it opens; nothing here allocates but the cache of job
  * names (the job of a result is borrowed from it).
  */
+#define _POSIX_C_SOURCE 200809L /* gmtime_r, clock_gettime */
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #define TSESIM__WITH_SQLITE /* the journal handle (tsesim_int.h) */
 #include "tsesim_int.h"
@@ -48,8 +51,7 @@ const char *const tsesim__tracker_sql[TSESIM__T_COUNT] = {
     FIND_BY("imei") FIND_NEW,
     /* T_CB_STORE: a repeat hits callback_repeat and only counts */
     "INSERT INTO callback(received, request_id, job, idx, kind, key, status, callback_count,"
-    " fault_code, fault_string, body) VALUES(" NOW
-    ", ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+    " fault_code, fault_string, body) VALUES(?11, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
     " ON CONFLICT DO UPDATE SET repeats = repeats + 1 RETURNING repeats",
     /* T_CHUNK_LEARN */
     "UPDATE chunk SET state = 'accepted', request_id = ?3, error = NULL, updated = " NOW
@@ -176,6 +178,23 @@ static const tsesim_device_id *callback_key(const tsesim_callback *cb) {
   return NULL;
 }
 
+/* What one call (one group, one transaction) keeps between its callbacks:
+ * the time they are stored at, the last requestId looked up, and the
+ * counters of chunks and jobs, written once per group rather than once per
+ * callback (most of a group's callbacks share a chunk). */
+#define TALLY_MAX 16
+typedef struct tally {
+  long long job, seq; /* seq -1: the job's own counters */
+  long a, b, c;       /* chunk: warning, success, failed; job: callbacks, duplicates */
+} tally;
+typedef struct group {
+  char received[64];
+  const char *rid; /* borrowed from a callback of the group */
+  int rid_known;
+  tally t[TALLY_MAX];
+  size_t n_t;
+} group;
+
 /* What a look-up found. */
 typedef struct found {
   long long job, idx, seq;
@@ -186,21 +205,27 @@ typedef struct found {
 
 /* Finds the device of a callback (CLI.md): 1 found, 0 unmatched, -1 with
  * errmsg set (*rc). */
-static int match(tsesim_journal *j, const tsesim_callback *cb, const tsesim_device_id *key,
-                 found *f, tsesim_code *rc) {
+static int match(tsesim_journal *j, group *g, const tsesim_callback *cb,
+                 const tsesim_device_id *key, found *f, tsesim_code *rc) {
   sqlite3_stmt *st = j->tr[TSESIM__T_RID_KNOWN];
   int step, known, col;
 
   memset(f, 0, sizeof *f);
   if (!key) return 0;
-  bind_str(st, 1, cb->request_id);
-  step = sqlite3_step(st);
-  done(st);
-  if (step != SQLITE_ROW && step != SQLITE_DONE) {
-    *rc = tsesim__journal_fail(j, "cannot look a requestId up");
-    return -1;
+  if (g->rid && strcmp(g->rid, cb->request_id) == 0) {
+    known = g->rid_known;
+  } else {
+    bind_str(st, 1, cb->request_id);
+    step = sqlite3_step(st);
+    done(st);
+    if (step != SQLITE_ROW && step != SQLITE_DONE) {
+      *rc = tsesim__journal_fail(j, "cannot look a requestId up");
+      return -1;
+    }
+    known = step == SQLITE_ROW;
+    g->rid = cb->request_id;
+    g->rid_known = known;
   }
-  known = step == SQLITE_ROW;
   col = key->kind == TSESIM_ID_EID ? 0 : key->kind == TSESIM_ID_ICCID ? 1 : 2;
   st = j->tr[(known ? TSESIM__T_FIND_EID_RID : TSESIM__T_FIND_EID_NEW) + col];
   if (bind_str(st, 1, key->id) || (known && bind_str(st, 2, cb->request_id))) {
@@ -253,9 +278,53 @@ static tsesim_code lookup_ready(tsesim_journal *j, int col) {
   return TSESIM_OK;
 }
 
+/* Writes the group's counters of chunks and jobs. */
+static tsesim_code tally_flush(tsesim_journal *j, group *g) {
+  size_t i;
+  for (i = 0; i < g->n_t; i++) {
+    const tally *t = &g->t[i];
+    sqlite3_stmt *st = j->tr[t->seq < 0 ? TSESIM__T_JOB_CALLBACKS : TSESIM__T_CHUNK_OUTCOME];
+    int e = 0, k = 1;
+    e |= sqlite3_bind_int64(st, k++, t->job);
+    if (t->seq >= 0) e |= sqlite3_bind_int64(st, k++, t->seq);
+    e |= sqlite3_bind_int64(st, k++, t->a);
+    e |= sqlite3_bind_int64(st, k++, t->b);
+    if (t->seq >= 0) e |= sqlite3_bind_int64(st, k++, t->c);
+    if (e || run(st) != SQLITE_OK)
+      return tsesim__journal_fail(
+          j, t->seq < 0 ? "cannot count a job's callbacks" : "cannot count a chunk's states");
+  }
+  g->n_t = 0;
+  return TSESIM_OK;
+}
+
+/* Adds to the counters of chunk seq (seq -1: of the job), written by
+ * tally_flush when the group ends or the table is full. */
+static tsesim_code tally_add(tsesim_journal *j, group *g, long long job, long long seq, long a,
+                             long b, long c) {
+  size_t i;
+  for (i = 0; i < g->n_t; i++)
+    if (g->t[i].job == job && g->t[i].seq == seq) break;
+  if (i == g->n_t) {
+    if (g->n_t == TALLY_MAX) {
+      tsesim_code rc = tally_flush(j, g);
+      if (rc) return rc;
+      i = 0;
+    }
+    g->t[i].job = job;
+    g->t[i].seq = seq;
+    g->t[i].a = g->t[i].b = g->t[i].c = 0;
+    g->n_t = i + 1;
+  }
+  g->t[i].a += a;
+  g->t[i].b += b;
+  g->t[i].c += c;
+  return TSESIM_OK;
+}
+
 /* Stores the callback row; *repeat = 1 when it was stored before (the
  * insert then only counted it). */
-static tsesim_code store_row(tsesim_journal *j, const tsesim__cb_item *it,
+static tsesim_code store_row(tsesim_journal *j, const group *g, const tsesim__cb_item *it,
                              const tsesim_device_id *key, const found *f, int *repeat) {
   sqlite3_stmt *st = j->tr[TSESIM__T_CB_STORE];
   const tsesim_callback *cb = it->cb;
@@ -274,6 +343,7 @@ static tsesim_code store_row(tsesim_journal *j, const tsesim__cb_item *it,
   e |= bind_str(st, 8, cb->fault_code);
   e |= bind_str(st, 9, cb->fault_string);
   if (!f && it->body) e |= sqlite3_bind_text(st, 10, it->body, (int)it->len, SQLITE_STATIC);
+  e |= bind_str(st, 11, g->received);
   if (e) {
     rc = tsesim__journal_fail(j, "cannot store a callback");
     done(st);
@@ -299,7 +369,7 @@ static tsesim_code store_row(tsesim_journal *j, const tsesim__cb_item *it,
 /* A new (not repeated) callback of a matched device: its chunk learns the
  * requestId if it had none, and the device its state when the callback
  * decides one. *outcome is the device's outcome after it. */
-static tsesim_code apply(tsesim_journal *j, const tsesim_callback *cb, const found *f,
+static tsesim_code apply(tsesim_journal *j, group *g, const tsesim_callback *cb, const found *f,
                          int *outcome) {
   sqlite3_stmt *st;
   int now = f->outcome, decide = 0, e = 0;
@@ -311,6 +381,8 @@ static tsesim_code apply(tsesim_journal *j, const tsesim_callback *cb, const fou
     e |= sqlite3_bind_int64(st, 2, f->seq);
     e |= bind_str(st, 3, cb->request_id);
     if (e || run(st) != SQLITE_OK) return tsesim__journal_fail(j, "cannot record a requestId");
+    g->rid = cb->request_id; /* recorded now */
+    g->rid_known = 1;
   }
   /* Warning is not final and is replaced by a later Warning or a final
    * status; the first final status is kept; any other status decides
@@ -336,29 +408,14 @@ static tsesim_code apply(tsesim_journal *j, const tsesim_callback *cb, const fou
     int d[4] = {0, 0, 0, 0};
     d[f->outcome]--;
     d[now]++;
-    st = j->tr[TSESIM__T_CHUNK_OUTCOME];
-    e |= sqlite3_bind_int64(st, 1, f->job);
-    e |= sqlite3_bind_int64(st, 2, f->seq);
-    e |= sqlite3_bind_int(st, 3, d[OUT_WARNING]);
-    e |= sqlite3_bind_int(st, 4, d[OUT_SUCCESS]);
-    e |= sqlite3_bind_int(st, 5, d[OUT_FAILED]);
-    if (e || run(st) != SQLITE_OK) return tsesim__journal_fail(j, "cannot count a chunk's states");
+    tsesim_code rc = tally_add(j, g, f->job, f->seq, d[OUT_WARNING], d[OUT_SUCCESS], d[OUT_FAILED]);
+    if (rc) return rc;
   }
   *outcome = now;
   return TSESIM_OK;
 }
 
-static tsesim_code count_job(tsesim_journal *j, long long job, int repeat) {
-  sqlite3_stmt *st = j->tr[TSESIM__T_JOB_CALLBACKS];
-  int e = 0;
-  e |= sqlite3_bind_int64(st, 1, job);
-  e |= sqlite3_bind_int(st, 2, !repeat);
-  e |= sqlite3_bind_int(st, 3, repeat);
-  if (e || run(st) != SQLITE_OK) return tsesim__journal_fail(j, "cannot count a job's callbacks");
-  return TSESIM_OK;
-}
-
-static tsesim_code store_one(tsesim_journal *j, tsesim__cb_item *it) {
+static tsesim_code store_one(tsesim_journal *j, group *g, tsesim__cb_item *it) {
   const tsesim_callback *cb = it->cb;
   const tsesim_device_id *key = callback_key(cb);
   found f;
@@ -366,18 +423,18 @@ static tsesim_code store_one(tsesim_journal *j, tsesim__cb_item *it) {
   tsesim_code rc = TSESIM_OK;
 
   memset(&it->result, 0, sizeof it->result);
-  m = match(j, cb, key, &f, &rc);
+  m = match(j, g, cb, key, &f, &rc);
   if (m < 0) return rc;
-  rc = store_row(j, it, key, m ? &f : NULL, &repeat);
+  rc = store_row(j, g, it, key, m ? &f : NULL, &repeat);
   if (rc) return rc;
   it->result.repeat = repeat;
   if (!m) return TSESIM_OK; /* unmatched: counted by its row */
   outcome = f.outcome;
   if (!repeat) {
-    rc = apply(j, cb, &f, &outcome);
+    rc = apply(j, g, cb, &f, &outcome);
     if (rc) return rc;
   }
-  rc = count_job(j, f.job, repeat);
+  rc = tally_add(j, g, f.job, -1, !repeat, repeat, 0);
   if (rc) return rc;
   rc = job_name(j, f.job, &it->result.job);
   if (rc) return rc;
@@ -387,7 +444,19 @@ static tsesim_code store_one(tsesim_journal *j, tsesim__cb_item *it) {
   return TSESIM_OK;
 }
 
+/* The time as the journal writes it, UTC to the millisecond
+ * (strftime('%Y-%m-%dT%H:%M:%fZ','now')), taken once per group. */
+static void now_text(char out[64]) {
+  struct timespec ts;
+  struct tm tm;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  gmtime_r(&ts.tv_sec, &tm);
+  snprintf(out, 64, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+           tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000L);
+}
+
 tsesim_code tsesim__journal_callbacks_store(tsesim_journal *j, tsesim__cb_item *items, size_t n) {
+  group g;
   size_t i;
   tsesim_code rc;
 
@@ -409,12 +478,15 @@ tsesim_code tsesim__journal_callbacks_store(tsesim_journal *j, tsesim__cb_item *
     rc = lookup_ready(j, key->kind == TSESIM_ID_EID ? 0 : key->kind == TSESIM_ID_ICCID ? 1 : 2);
     if (rc) return rc;
   }
+  memset(&g, 0, sizeof g);
+  now_text(g.received);
   rc = tsesim__journal_begin(j);
   if (rc) return rc;
   for (i = 0; i < n; i++) {
-    rc = store_one(j, &items[i]);
+    rc = store_one(j, &g, &items[i]);
     if (rc) break;
   }
+  if (!rc) rc = tally_flush(j, &g);
   if (rc) {
     tsesim__journal_rollback(j);
     for (i = 0; i < n; i++) memset(&items[i].result, 0, sizeof items[i].result);
