@@ -22,14 +22,18 @@ static inline void die(const char *what) {
 }
 
 /* Starts prog on a free port, with one more option opt (NULL: none, such
- * as "--no-callbacks"), and waits for its port file; sets base. */
-static inline void sim_start_opt(const char *prog, const char *dir, const char *opt) {
+ * as "--no-callbacks") and workers concurrent callback deliveries, and
+ * waits for its port file; sets base. */
+static inline void sim_start_workers(const char *prog, const char *dir, const char *opt,
+                                     int workers) {
   char portfile[4096], port[16] = "";
   snprintf(portfile, sizeof portfile, "%s/bench-sim-port.%ld", dir, (long)getpid());
   remove(portfile);
   sim_pid = fork();
   if (sim_pid == 0) {
-    execl(prog, prog, "--port", "0", "--port-file", portfile, "--callback-workers", "8", opt,
+    char w[16];
+    snprintf(w, sizeof w, "%d", workers);
+    execl(prog, prog, "--port", "0", "--port-file", portfile, "--callback-workers", w, opt,
           (char *)NULL); /* opt NULL ends the list there */
     _exit(127);
   }
@@ -47,6 +51,11 @@ static inline void sim_start_opt(const char *prog, const char *dir, const char *
   if (!port[0]) die("tsesim-sim wrote no port file");
   port[strcspn(port, "\n")] = '\0';
   snprintf(base, sizeof base, "http://127.0.0.1:%s", port);
+}
+
+/* As sim_start_workers, with 8 deliveries at a time. */
+static inline void sim_start_opt(const char *prog, const char *dir, const char *opt) {
+  sim_start_workers(prog, dir, opt, 8);
 }
 
 /* Starts prog on a free port and waits for its port file; sets base. */
