@@ -84,33 +84,52 @@ static const char *const sql[S_COUNT] = {
     " attempts = attempts + ?7, updated = " NOW " WHERE job = ?1 AND seq = ?2",
 };
 
-/* Version 1 of the schema (tsesim-journal(5)); run in the transaction that
- * sets user_version, so a journal holds all of it or none. */
-static const char schema_v1[] =
+/* What version 2 adds beside columns: the tracker's tables and indexes.
+ * callback_repeat is the repeat key: requestId, the device (job and idx
+ * when matched, else the callback's key) and the status,
+ * case-insensitively. */
+#define SCHEMA_V2_TABLES                                                                 \
+  "CREATE INDEX chunk_request ON chunk(request_id);"                                     \
+  "CREATE TABLE callback(id INTEGER PRIMARY KEY, received TEXT NOT NULL,"                \
+  " request_id TEXT NOT NULL, job INTEGER REFERENCES job(id), idx INTEGER,"              \
+  " kind TEXT NOT NULL, key TEXT NOT NULL, status TEXT, callback_count INTEGER,"         \
+  " fault_code TEXT, fault_string TEXT, body TEXT, repeats INTEGER NOT NULL DEFAULT 0);" \
+  "CREATE UNIQUE INDEX callback_repeat ON callback(request_id, ifnull(job, 0),"          \
+  " ifnull(idx, kind || ':' || key), ifnull(status, '') COLLATE NOCASE);"                \
+  "CREATE INDEX callback_unmatched ON callback(id) WHERE job IS NULL;"
+
+/* The schema of version 2 (tsesim-journal(5)) for a new journal, whole: run
+ * in the transaction that sets user_version, so a journal holds all of it
+ * or none. Its tables have the columns, in the same order, that version 1's
+ * get from schema_v1_to_v2 (check_tracker compares the two). The tracker's
+ * look-ups of devices by eid, iccid and imei (device_eid, device_iccid,
+ * device_imei) are made neither here nor while a job's rows go in:
+ * tracker.c makes each the first time a callback needs it, so recording a
+ * job pays for no index, and a journal whose callbacks all carry an eid
+ * never builds the other two. */
+static const char schema_v2[] =
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);"
     "CREATE TABLE job(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
     " account TEXT NOT NULL, plan TEXT, chunk_size INTEGER NOT NULL,"
     " devices INTEGER NOT NULL, rows INTEGER NOT NULL, fingerprint TEXT NOT NULL,"
-    " created TEXT NOT NULL);"
+    " created TEXT NOT NULL, callbacks INTEGER NOT NULL DEFAULT 0,"
+    " duplicates INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE chunk(job INTEGER NOT NULL REFERENCES job(id), seq INTEGER NOT NULL,"
     " first INTEGER NOT NULL, count INTEGER NOT NULL, state TEXT NOT NULL"
     " CHECK(state IN ('queued','sending','accepted','unknown','refused')),"
     " request_id TEXT, http_status INTEGER, error TEXT, attempts INTEGER NOT NULL DEFAULT 0,"
-    " updated TEXT NOT NULL, PRIMARY KEY(job, seq)) WITHOUT ROWID;"
+    " updated TEXT NOT NULL, warning INTEGER NOT NULL DEFAULT 0,"
+    " success INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0,"
+    " PRIMARY KEY(job, seq)) WITHOUT ROWID;"
     "CREATE TABLE device(job INTEGER NOT NULL REFERENCES job(id), idx INTEGER NOT NULL,"
     " line INTEGER NOT NULL, eid TEXT, iccid TEXT, imei TEXT, device INTEGER, chunk INTEGER,"
-    " error TEXT, PRIMARY KEY(job, idx)) WITHOUT ROWID;"
-    "PRAGMA user_version = 1;";
+    " error TEXT, status TEXT, fault TEXT, outcome TEXT"
+    " CHECK(outcome IS NULL OR outcome IN ('warning','success','failed')),"
+    " callbacks INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(job, idx)) WITHOUT ROWID;" SCHEMA_V2_TABLES
+    "PRAGMA user_version = 2;";
 
-/* Version 2: what the tracker records (tsesim-journal(5)). Brings a version
- * 1 journal up to date in the transaction that opens it; a new journal is
- * made as version 1, then this. The tracker's look-ups of devices by eid,
- * iccid and imei (device_eid, device_iccid, device_imei) are not made here
- * nor while a job's rows go in: tracker.c makes each the first time a
- * callback needs it (TSESIM__DEVICE_INDEX), so recording a job pays for no
- * index and a journal whose callbacks all carry an eid never builds the
- * other two. */
-static const char schema_v2[] =
+/* Brings a version 1 journal to version 2, in the transaction that opens it. */
+static const char schema_v1_to_v2[] =
     "ALTER TABLE device ADD COLUMN status TEXT;"
     "ALTER TABLE device ADD COLUMN fault TEXT;"
     "ALTER TABLE device ADD COLUMN outcome TEXT"
@@ -120,17 +139,7 @@ static const char schema_v2[] =
     "ALTER TABLE chunk ADD COLUMN success INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE chunk ADD COLUMN failed INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE job ADD COLUMN callbacks INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE job ADD COLUMN duplicates INTEGER NOT NULL DEFAULT 0;"
-    "CREATE INDEX chunk_request ON chunk(request_id);"
-    "CREATE TABLE callback(id INTEGER PRIMARY KEY, received TEXT NOT NULL,"
-    " request_id TEXT NOT NULL, job INTEGER REFERENCES job(id), idx INTEGER,"
-    " kind TEXT NOT NULL, key TEXT NOT NULL, status TEXT, callback_count INTEGER,"
-    " fault_code TEXT, fault_string TEXT, body TEXT, repeats INTEGER NOT NULL DEFAULT 0);"
-    /* the repeat key: requestId, the device (job and idx when matched, else
-     * the callback's key) and the status, case-insensitively */
-    "CREATE UNIQUE INDEX callback_repeat ON callback(request_id, ifnull(job, 0),"
-    " ifnull(idx, kind || ':' || key), ifnull(status, '') COLLATE NOCASE);"
-    "CREATE INDEX callback_unmatched ON callback(id) WHERE job IS NULL;"
+    "ALTER TABLE job ADD COLUMN duplicates INTEGER NOT NULL DEFAULT 0;" SCHEMA_V2_TABLES
     "PRAGMA user_version = 2;";
 
 /* The handle (tsesim_int.h) holds st[TSESIM__JOURNAL_STMTS] for these. */
@@ -268,14 +277,14 @@ static tsesim_code schema_make(tsesim_journal *j) {
       rc = TSESIM_E_JOURNAL;
       goto fail;
     }
-    if (sqlite3_exec(j->db, schema_v1, NULL, NULL, NULL) != SQLITE_OK) {
+    if (sqlite3_exec(j->db, schema_v2, NULL, NULL, NULL) != SQLITE_OK) {
       rc = db_fail(j, "cannot make the schema");
       goto fail;
     }
   }
   /* Migrations: a journal of version v < TSESIM__JOURNAL_VERSION is
    * brought up to date, one version at a time, in this transaction. */
-  if (v <= 1 && sqlite3_exec(j->db, schema_v2, NULL, NULL, NULL) != SQLITE_OK) {
+  if (v == 1 && sqlite3_exec(j->db, schema_v1_to_v2, NULL, NULL, NULL) != SQLITE_OK) {
     rc = db_fail(j, "cannot bring the schema to version 2");
     goto fail;
   }

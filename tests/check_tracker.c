@@ -781,6 +781,67 @@ START_TEST(test_migrate_v1) {
 }
 END_TEST
 
+/* The columns of every table and the indexes, as SQLite reads them back:
+ * what a journal's queries can tell apart. */
+static void schema_of(const char *p, char *out, size_t size) {
+  static const char *const tables[] = {"meta", "job", "chunk", "device", "callback"};
+  sqlite3 *db = raw_open(p);
+  sqlite3_stmt *st;
+  size_t i, len = 0;
+  out[0] = '\0';
+  for (i = 0; i < ARRAY_LEN(tables); i++) {
+    char q[256];
+    snprintf(q, sizeof q,
+             "SELECT group_concat(name || ' ' || type || ' ' || \"notnull\" || ' ' ||"
+             " ifnull(dflt_value, '-') || ' ' || pk, ', ') FROM pragma_table_info('%s')",
+             tables[i]);
+    ck_assert_int_eq(sqlite3_prepare_v2(db, q, -1, &st, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+    len += (size_t)snprintf(out + len, size - len, "%s(%s)\n", tables[i],
+                            (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+  }
+  ck_assert_int_eq(sqlite3_prepare_v2(db,
+                                      "SELECT group_concat(sql, ';') FROM (SELECT sql FROM"
+                                      " sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+                                      " ORDER BY name)",
+                                      -1, &st, NULL),
+                   SQLITE_OK);
+  ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+  snprintf(out + len, size - len, "%s", (const char *)sqlite3_column_text(st, 0));
+  sqlite3_finalize(st);
+  /* the CHECK on device.outcome holds in both */
+  ck_assert_int_ne(sqlite3_exec(db,
+                                "INSERT INTO device(job, idx, line, outcome) VALUES(77, 0, 1,"
+                                " 'bogus')",
+                                NULL, NULL, NULL),
+                   SQLITE_OK);
+  sqlite3_close(db);
+}
+
+/* A new journal is made as version 2 in one go; a version 1 journal is
+ * migrated: both end with the same tables, columns and indexes. */
+START_TEST(test_new_equals_migrated) {
+  static char made[4096], migrated[4096];
+  tsesim_journal *j;
+  sqlite3 *db;
+  j = jopen();
+  tsesim_journal_close(j);
+  schema_of(path, made, sizeof made);
+  rm_db(path);
+  db = raw_open(path);
+  raw_exec(db, "PRAGMA journal_mode = WAL");
+  raw_exec(db, schema_v1);
+  sqlite3_close(db);
+  j = jopen();
+  tsesim_journal_close(j);
+  schema_of(path, migrated, sizeof migrated);
+  ck_assert_str_eq(made, migrated);
+  ck_assert_ptr_nonnull(strstr(made, "device(job INTEGER 1 - 1"));
+  ck_assert_ptr_nonnull(strstr(made, "callbacks INTEGER 1 0 0)"));
+}
+END_TEST
+
 #define INDEXES "SELECT count(*) FROM sqlite_master WHERE name GLOB 'device_*'"
 
 /* Recording a job builds no index on the devices: each is made the first
@@ -953,6 +1014,7 @@ static Suite *tracker_suite(void) {
   tcase_add_test(tc, test_job_names);
   tcase_add_test(tc, test_full_journal);
   tcase_add_test(tc, test_migrate_v1);
+  tcase_add_test(tc, test_new_equals_migrated);
   tcase_add_test(tc, test_indexes_when_needed);
   tcase_add_test(tc, test_wait_timeout);
   tcase_add_test(tc, test_wait_other_process);
