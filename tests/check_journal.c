@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "tsesim_test.h"
+#include "tt_journal.h"
 
 #define CUT_OFF "interrupted while being sent (the process ended)"
 
@@ -25,24 +26,7 @@
 static char dir[64], path[128];
 
 /* A fresh directory (tests/tmp-journal-XXXXXX) and path = DIR/j.db. */
-static void tmp_setup(void) {
-  strcpy(dir, "tests/tmp-journal-XXXXXX");
-  if (!mkdtemp(dir)) {
-    strcpy(dir, "tmp-journal-XXXXXX"); /* run from the tests directory itself */
-    ck_assert_msg(mkdtemp(dir) != NULL, "mkdtemp: %s", strerror(errno));
-  }
-  snprintf(path, sizeof path, "%s/j.db", dir);
-}
-
-static void rm_db(const char *p) {
-  static const char *const sfx[] = {"", "-wal", "-shm", "-journal"};
-  char f[160];
-  size_t i;
-  for (i = 0; i < ARRAY_LEN(sfx); i++) {
-    snprintf(f, sizeof f, "%s%s", p, sfx[i]);
-    unlink(f);
-  }
-}
+static void tmp_setup(void) { tt_journal_dir(dir, path); }
 
 static void tmp_teardown(void) {
   char f[160];
@@ -62,18 +46,7 @@ static unsigned file_mode(const char *p) {
 
 /* ---- direct SQLite access, as a user's sqlite3 ---- */
 
-static sqlite3 *raw_open(const char *p) {
-  sqlite3 *db = NULL;
-  int rc = sqlite3_open_v2(p, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
-  ck_assert_msg(rc == SQLITE_OK, "sqlite3_open_v2 %s: %s", p, sqlite3_errstr(rc));
-  return db;
-}
-
-static void raw_exec(sqlite3 *db, const char *q) {
-  char *err = NULL;
-  int rc = sqlite3_exec(db, q, NULL, NULL, &err);
-  ck_assert_msg(rc == SQLITE_OK, "%s: %s", q, err ? err : sqlite3_errstr(rc));
-}
+static sqlite3 *raw_open(const char *p) { return tt_db_open(p); }
 
 static long long q_int(sqlite3 *db, const char *q) {
   sqlite3_stmt *st = NULL;
@@ -114,22 +87,6 @@ static void path_text(const char *q, char *buf, size_t size) {
 
 /* Every row of every table, in order, as one string: equal snapshots mean
  * nothing changed (chunk.updated included). Caller frees. */
-static int snap_row(void *p, int n, char **v, char **names) {
-  char **s = p;
-  size_t have = strlen(*s), add = 2;
-  int i;
-  (void)names;
-  for (i = 0; i < n; i++) add += (v[i] ? strlen(v[i]) : 6) + 1;
-  *s = realloc(*s, have + add);
-  ck_assert_ptr_nonnull(*s);
-  for (i = 0; i < n; i++) {
-    strcat(*s, v[i] ? v[i] : "(null)");
-    strcat(*s, "|");
-  }
-  strcat(*s, "\n");
-  return 0;
-}
-
 static char *snapshot(void) {
   static const char *const q[] = {
       "SELECT * FROM meta ORDER BY key", "SELECT * FROM job ORDER BY id",

@@ -18,29 +18,15 @@
 #include <unistd.h>
 
 #include "tsesim_test.h"
+#include "tt_journal.h"
 
 /* ---- files ---- */
 
 static char dir[64], path[128];
 
 static void tmp_setup(void) {
-  strcpy(dir, "tests/tmp-journal-XXXXXX");
-  if (!mkdtemp(dir)) {
-    strcpy(dir, "tmp-journal-XXXXXX");
-    ck_assert_msg(mkdtemp(dir) != NULL, "mkdtemp: %s", strerror(errno));
-  }
-  snprintf(path, sizeof path, "%s/j.db", dir);
+  tt_journal_dir(dir, path);
   tsesim__test_journal_open_sql = NULL;
-}
-
-static void rm_db(const char *p) {
-  static const char *const sfx[] = {"", "-wal", "-shm", "-journal"};
-  char f[160];
-  size_t i;
-  for (i = 0; i < ARRAY_LEN(sfx); i++) {
-    snprintf(f, sizeof f, "%s%s", p, sfx[i]);
-    unlink(f);
-  }
 }
 
 static void tmp_teardown(void) {
@@ -51,18 +37,11 @@ static void tmp_teardown(void) {
 
 /* ---- direct SQLite access ---- */
 
+/* Waits for the listener's and other writers' locks. */
 static sqlite3 *raw_open(const char *p) {
-  sqlite3 *db = NULL;
-  int rc = sqlite3_open_v2(p, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
-  ck_assert_msg(rc == SQLITE_OK, "sqlite3_open_v2 %s: %s", p, sqlite3_errstr(rc));
+  sqlite3 *db = tt_db_open(p);
   sqlite3_busy_timeout(db, 10000);
   return db;
-}
-
-static void raw_exec(sqlite3 *db, const char *q) {
-  char *err = NULL;
-  int rc = sqlite3_exec(db, q, NULL, NULL, &err);
-  ck_assert_msg(rc == SQLITE_OK, "%s: %s", q, err ? err : sqlite3_errstr(rc));
 }
 
 static long long path_int(const char *fmt, ...) TSESIM__PRINTF(1, 2);
@@ -82,23 +61,6 @@ static long long path_int(const char *fmt, ...) {
   sqlite3_finalize(st);
   sqlite3_close(db);
   return v;
-}
-
-/* Every row of the tables the tracker writes, as one string. Caller frees. */
-static int snap_row(void *p, int n, char **v, char **names) {
-  char **s = p;
-  size_t have = strlen(*s), add = 2;
-  int i;
-  (void)names;
-  for (i = 0; i < n; i++) add += (v[i] ? strlen(v[i]) : 6) + 1;
-  *s = realloc(*s, have + add);
-  ck_assert_ptr_nonnull(*s);
-  for (i = 0; i < n; i++) {
-    strcat(*s, v[i] ? v[i] : "(null)");
-    strcat(*s, "|");
-  }
-  strcat(*s, "\n");
-  return 0;
 }
 
 /* The first n of: job, chunk, device, callback. */
