@@ -620,8 +620,13 @@ START_TEST(test_kill_listener_process) {
   pid_t pid;
   long delivered = 0, failed = 0;
   unsigned long unanswered;
-  char text[512];
-  env_start(e, (const char *[]){"--callback-workers", "4", "--redelivery-interval", "1", NULL},
+  char text[512], interval[16];
+  /* The deliveries that fail while no listener runs are tried 4 times,
+   * interval seconds apart, then abandoned: the new listener must be up
+   * before that, which under make check-valgrind (the simulator and this
+   * test both under valgrind) takes longer than 3 s. */
+  snprintf(interval, sizeof interval, "%.0f", tt_slow(1.0));
+  env_start(e, (const char *[]){"--callback-workers", "4", "--redelivery-interval", interval, NULL},
             4000, 5000000, 0);
   ck_assert_int_eq(pipe(fds), 0);
   e->slow_s = 0.001; /* the child's listener: so that the kill comes mid-stream */
