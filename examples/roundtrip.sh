@@ -7,12 +7,15 @@
 #   roundtrip.sh BUILDDIR SRCDIR [DEVICES]
 # DEVICES: a device file (default SRCDIR/examples/devices.csv) or a number
 # of devices to generate.
+# ROUNDTRIP_WAIT (seconds, default 60) bounds the wait for the callbacks;
+# ROUNDTRIP_REDELIVERY (seconds, default 1) is the simulator's interval
+# between deliveries of a callback that failed (it tries 4 times).
 set -eu
 b=${1:-.}
 s=${2:-..}
 devices=${3:-$s/examples/devices.csv}
 dir=$(mktemp -d "$b/tmp-roundtrip-XXXXXX")
-"$b/tools/tsesim-sim" --port 0 --port-file "$dir/port" --redelivery-interval 1 \
+"$b/tools/tsesim-sim" --port 0 --port-file "$dir/port" --redelivery-interval "${ROUNDTRIP_REDELIVERY:-1}" \
   >"$dir/sim.out" 2>&1 &
 sim=$!
 trap 'kill "$sim" 2>/dev/null; wait "$sim" 2>/dev/null; rm -rf "$dir"' EXIT
@@ -26,7 +29,7 @@ done
 base="http://127.0.0.1:$(cat "$dir/port")"
 echo "tsesim-sim serving $base/api"
 status=0
-${RUN_EXAMPLE:-} "$b/examples/roundtrip" --journal "$dir/journal" "$base/api" "$devices" ||
+${RUN_EXAMPLE:-} "$b/examples/roundtrip" --journal "$dir/journal" "$base/api" "$devices" "${ROUNDTRIP_WAIT:-60}" ||
   status=$?
 # ROUNDTRIP_STATS=FILE keeps what the simulator counted (tests/roundtrip.sh
 # checks that no device was downloaded twice).
