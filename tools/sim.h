@@ -12,6 +12,7 @@
  *   sim_deliver.c  asynchronous callback delivery (libcurl multi)
  *   sim_eids.c     per-EID count of accepted downloads
  *   sim_json.c     JSON output buffer and answer helpers
+ *   sim_make.c     --make-devices: a generated device file on stdout
  *
  * The simulator is a tool, not the library: an allocation failure prints a
  * message and exits (sim_xmalloc), which keeps every handler short.
@@ -319,5 +320,13 @@ unsigned long sim_deliver_pending(sim_deliver *d);
 void sim_deliver_stop(sim_deliver *d, int finish);
 /* The callback body of one device (sim_deliver.c, exposed for sim_api.c's docs). */
 void sim_callback_body(const sim_job *job, size_t dev, int warning, int count, sim_buf *out);
+
+/* ---- the device file generator (sim_make.c) ---- */
+/* 1 when argv asks for --make-devices: main then runs sim_make_main alone. */
+int sim_make_requested(int argc, char **argv);
+/* Writes the CSV to stdout; the exit status (2: bad usage). */
+int sim_make_main(int argc, char **argv);
+/* 1 when name[0..len) is one of the generator's options. */
+int sim_make_option(const char *name, size_t len);
 
 #endif /* SIM_H */

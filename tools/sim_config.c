@@ -460,6 +460,11 @@ static void usage(FILE *out) {
   for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
     fprintf(out, "  --%s %s\n", options[i].name, options[i].help);
   fputs("  --help, --version\n", out);
+  fputs(
+      "\nusage: tsesim-sim --make-devices N [--bad-rows K] [--failing K] [--warning K] [--seed S]\n"
+      "Writes N device rows (eid,iccid,imei) as CSV to stdout: K of them bad, K that fail,\n"
+      "K that warn, the rest SUCCESS.\n",
+      out);
 }
 
 static void defaults(sim_config *c) {
@@ -501,7 +506,10 @@ int sim_config_parse(sim_config *c, int argc, char **argv) {
     size_t nlen = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
     const opt *o = find_opt(a + 2, nlen);
     if (!o) {
-      if (showable_name(a + 2, nlen))
+      if (sim_make_option(a + 2, nlen))
+        fprintf(stderr, "tsesim-sim: --%.*s goes with --make-devices (see --help)\n", (int)nlen,
+                a + 2);
+      else if (showable_name(a + 2, nlen))
         fprintf(stderr, "tsesim-sim: unknown option '%.*s' (see --help)\n", (int)nlen + 2, a);
       else
         fprintf(stderr,

@@ -42,6 +42,8 @@ int main(int argc, char **argv) {
    * that served them; a fixed threshold returns them to the system. */
   mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 #endif
+  /* The generator is a mode of its own: it serves nothing. */
+  if (sim_make_requested(argc, argv)) return sim_make_main(argc, argv);
   static sim s;
   int rc = sim_config_parse(&s.cfg, argc, argv);
   if (rc) {
