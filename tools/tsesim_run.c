@@ -195,9 +195,9 @@ int cmd_run(int argc, char **argv) {
   jo.rows = rows;
   if (tsesim_job_record(cj.j, JOB_NAME, req, &jo) != TSESIM_OK) {
     cli_err(
-        "%s: it holds another job (other devices, account, plan or chunk size than these): "
-        "run the same command as the one that made it, or use a new journal",
-        tsesim_journal_errmsg(cj.j));
+        "journal %s: %s: it holds another job (other devices, account, plan or chunk size "
+        "than these): run the same command as the one that made it, or use a new journal",
+        o.journal, tsesim_journal_errmsg(cj.j));
     rc = EXIT_USAGE;
     goto out;
   }
