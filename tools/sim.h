@@ -306,6 +306,7 @@ enum { SIM_KIND_EID, SIM_KIND_ICCID, SIM_KIND_IMEI };
 typedef struct sim_job {
   char request_id[SIM_UUID_LEN + 1];
   char *url, *username, *password;
+  struct sim_item *items; /* one per device, set by sim_deliver_submit (sim_deliver.c) */
   size_t n_devs;
   size_t refs; /* items alive; only the delivery thread changes it after submit */
   sim_dev devs[];

@@ -8,7 +8,11 @@
  * rendered only when it is sent, and an item is freed as soon as it is
  * delivered or abandoned, so memory is bounded by what is pending, never by
  * what was delivered. A job (one accepted download: the devices, the URL and
- * credentials) is freed with its last item.
+ * credentials) is freed with its last item. A device's first item lives in
+ * its job's array (one allocation per download, not one per callback: a
+ * million pending callbacks cost a million malloc'd items and the
+ * allocator's time otherwise); only the SUCCESS that follows a Warning, and
+ * the second item of a reordered "77" device, are allocated alone.
  */
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -21,10 +25,11 @@
 #include "sim.h"
 #include "tsesim_int.h"
 
-typedef struct item {
-  struct item *next;
+typedef struct sim_item {
+  struct sim_item *next;
   sim_job *job;
   uint32_t dev;
+  uint8_t own;         /* allocated alone (else job->items[dev]), freed when done */
   uint8_t warning;     /* the Warning callback of a "77" device */
   uint8_t attempts;    /* attempts made so far */
   uint8_t chain_final; /* once done, queue the final callback (warning items) */
@@ -92,6 +97,7 @@ sim_job *sim_job_new(size_t n_devs) {
 }
 
 static void job_free(sim_job *j) {
+  free(j->items);
   free(j->url);
   sim_free_secret(j->username);
   sim_free_secret(j->password);
@@ -177,8 +183,12 @@ void sim_callback_body(const sim_job *job, size_t dev, int warning, int count, s
   sim_buf_adds(out, "}");
 }
 
-static item *item_new(sim_job *job, size_t dev, int warning, int chain_final, int dup) {
-  item *it = sim_xcalloc(1, sizeof *it);
+/* Sets up it (NULL: a new item of its own) for device dev of job. */
+static item *item_init(item *it, sim_job *job, size_t dev, int warning, int chain_final, int dup) {
+  if (!it) {
+    it = sim_xcalloc(1, sizeof *it);
+    it->own = 1;
+  }
   it->job = job;
   it->dev = (uint32_t)dev;
   it->warning = (uint8_t)warning;
@@ -194,15 +204,16 @@ void sim_deliver_submit(sim_deliver *d, sim_job *job) {
   pthread_mutex_unlock(&s->mu);
   unsigned long n_items = 0;
   fifo q = {0};
+  job->items = sim_xcalloc(job->n_devs, sizeof *job->items);
   for (size_t k = 0; k < job->n_devs; k++) {
     size_t i = reorder ? job->n_devs - 1 - k : k;
     int two = ends_with(outcome_key(&job->devs[i]), "77");
     if (two && reorder) { /* the final first, then the Warning */
-      push(&q, item_new(job, i, 0, 0, dup));
-      push(&q, item_new(job, i, 1, 0, dup));
+      push(&q, item_init(&job->items[i], job, i, 0, 0, dup));
+      push(&q, item_init(NULL, job, i, 1, 0, dup));
       n_items += 2;
     } else {
-      push(&q, item_new(job, i, two, two, dup));
+      push(&q, item_init(&job->items[i], job, i, two, two, dup));
       n_items++;
     }
   }
@@ -240,15 +251,17 @@ static size_t discard(char *p, size_t size, size_t n, void *u) {
  * its last item. Called with d->mu held. */
 static void item_done(sim_deliver *d, item *it) {
   sim_job *job = it->job;
+  int last = 0;
   if (it->chain_final) {
-    item *fin = item_new(job, it->dev, 0, 0, it->dup);
+    item *fin = item_init(NULL, job, it->dev, 0, 0, it->dup);
     SIM_COUNT(d->s, cb_queued, 1);
     d->pending++;
     push(&d->ready, fin);
-  } else if (--job->refs == 0) {
-    job_free(job);
+  } else {
+    last = --job->refs == 0;
   }
-  free(it);
+  if (it->own) free(it);
+  if (last) job_free(job); /* after it: job->items may hold it */
   d->pending--;
   if (d->pending == 0) pthread_cond_broadcast(&d->idle);
 }
