@@ -3,6 +3,7 @@
 dist_man_MANS = \
 	man/libtsesim.7 \
 	man/tsesim-sim.1 \
+	man/tsesim.1 \
 	man/libtsesim-errors.3 \
 	man/libtsesim-thread.3 \
 	man/tsesim_version.3 \
