@@ -7,8 +7,9 @@
  *   cli_json status FILE LINE KEY     ... then print KEY of the row of LINE
  *   cli_json status FILE rows KEY...  ... then print "LINE V1 V2..." per row
  *   cli_json status FILE count KEY V  ... then print how many rows have KEY V
- *   cli_json get FILE PATH            print the value at PATH (a.b.c) of the
- *                                     JSON document in FILE (- for stdin)
+ *   cli_json get FILE PATH            print the value at PATH (a.b.0.c: a
+ *                                     number indexes an array) of the JSON
+ *                                     document in FILE (- for stdin)
  *
  * The check, against tsesim(1)'s contract (CLI.md): every line before the
  * last two is one compact JSON object (no whitespace outside strings) with
@@ -327,7 +328,8 @@ static int cmd_get(const char *file, const char *path) {
   v = root;
   dup = strdup(path);
   for (seg = strtok_r(dup, ".", &save); seg; seg = strtok_r(NULL, ".", &save)) {
-    v = json_object_get(v, seg);
+    /* a number indexes an array */
+    v = json_is_array(v) ? json_array_get(v, strtoul(seg, NULL, 10)) : json_object_get(v, seg);
     if (!v) die("no %s in %s", path, buf);
   }
   print_value(v);

@@ -59,12 +59,14 @@ t() {
   tsesim_cmd "$@" >"$dir/out" 2>"$dir/err" || got=$?
   [ "$got" = "$want" ] || fail "exit status $got, expected $want"
 }
+# A command that hangs fails after 60 s (timeout's 124) instead of hanging
+# the suite.
 tsesim_cmd() {
   if [ "$1" = tsesim ]; then
     shift
-    "$TSESIM" "$@"
+    timeout --foreground -k 5 60 "$TSESIM" "$@"
   else
-    "$@"
+    timeout --foreground -k 5 60 "$@"
   fi
 }
 
@@ -156,16 +158,28 @@ stat_ge() { [ "$(simstat "$1")" -ge "$2" ]; }
 # ---- background commands ----
 # bg NAME CMD...: starts tsesim in the background, its output in
 # $dir/NAME.out and $dir/NAME.err; its pid in $bgpid.
+# The command runs without timeout(1), so that its pid is the command's own
+# (for kill -9); bg_wait bounds the wait instead.
 bg() {
   bgname=$1
   shift
-  tsesim_cmd "$@" >"$dir/$bgname.out" 2>"$dir/$bgname.err" &
+  [ "$1" != tsesim ] || { shift; set -- "$TSESIM" "$@"; }
+  "$@" >"$dir/$bgname.out" 2>"$dir/$bgname.err" &
   bgpid=$!
   bgpids="$bgpids $bgpid"
 }
-# bg_wait PID STATUS LABEL: waits for a background command and expects its
-# exit status; its output becomes $dir/out and $dir/err.
+# alive PID: the process runs (a zombie, exited and not yet waited for, does not).
+alive() { [ -r "/proc/$1/stat" ] && ! sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | grep -q '^Z'; }
+# bg_wait PID STATUS NAME: waits (at most 30 s) for a background command and
+# expects its exit status; its output becomes $dir/out and $dir/err.
 bg_wait() {
+  i=0
+  while alive "$1"; do
+    i=$((i + 1))
+    [ "$i" -lt 1500 ] || { kill -9 "$1"; cp "$dir/$3.out" "$dir/out"; cp "$dir/$3.err" "$dir/err"; \
+      last_cmd="(in the background) $3"; fail "$3 did not exit within 30 s"; }
+    sleep 0.02
+  done
   got=0
   wait "$1" || got=$?
   cp "$dir/$3.out" "$dir/out"
@@ -221,3 +235,18 @@ gen_devices() {
 }
 # The summary line of N devices that all ended SUCCESS.
 all_success() { echo "devices $1 success $1 failed 0 unknown 0 refused 0 pending 0 invalid 0"; }
+
+# registered_url: the listener URL the simulator holds for $ACCOUNT (what
+# `run` registered), read through the API as a client would.
+registered_url() {
+  curl -sS -u sim-key:sim-secret -d grant_type=client_credentials "$base/ts/v1/oauth2/token" \
+    >"$dir/token.json" || fail "no token from the simulator"
+  tok=$("$CLI_JSON" get "$dir/token.json" access_token) || fail "no access_token"
+  curl -sS -H "Authorization: Bearer $tok" -H 'Content-Type: application/json' \
+    -d '{"username":"sim-user","password":"sim-pass"}' "$base/m2m/v1/session/login" \
+    >"$dir/session.json" || fail "no session from the simulator"
+  ses=$("$CLI_JSON" get "$dir/session.json" sessionToken) || fail "no sessionToken"
+  curl -sS -H "Authorization: Bearer $tok" -H "VZ-M2M-Token: $ses" \
+    "$base/m2m/v1/callbacks/$ACCOUNT" >"$dir/callbacks.json" || fail "cannot list the listeners"
+  "$CLI_JSON" get "$dir/callbacks.json" 0.url
+}
