@@ -17,8 +17,11 @@ sim_up --redelivery-interval 2
 j=$dir/journal
 
 # ---- kill -9 ----
-gen_devices "$dir/k.csv" 12 1 1
-echo "89049032000000000000000000000000,89014100000000000012,352099000000113" >>"$dir/k.csv"
+gen_devices "$dir/valid.csv" 12 1 1
+{
+  cat "$dir/valid.csv"
+  echo "89049032000000000000000000000000,89014100000000000012,352099000000113"
+} >"$dir/k.csv"
 set -- run --journal "$j.kill" --account "$ACCOUNT" --chunk-size 2 --in-flight 1 "$dir/k.csv"
 faults '{"latency_ms":300}'
 bg kill tsesim "$@"
@@ -29,7 +32,7 @@ faults '{}'
 t 1 tsesim "$@"
 expect_summary "devices 13 success 11 failed 1 unknown 0 refused 0 pending 0 invalid 1"
 expect_stats downloads.eids 12 downloads.eids_repeated 0
-expect_each_eid_once "$dir/k.csv"
+expect_each_eid_once "$dir/valid.csv"
 
 # ---- SIGTERM while submitting ----
 gen_devices "$dir/t.csv" 10 100

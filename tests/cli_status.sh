@@ -41,7 +41,7 @@ t 1 tsesim status --journal "$j.ex"
 [ "$(cat "$dir/out")" = "unmatched 0
 $summary" ] || fail "status prints more or less than unmatched and the summary"
 status_json 1 "$j.ex"
-[ "$("$CLI_JSON" status "$dir/status.json" rows line | tr '\n' ' ')" = "2 3 4 5 6 7 8 9 10 11 12 " ] ||
+[ "$("$CLI_JSON" status "$dir/status.json" rows state | cut -d" " -f1 | tr '\n' ' ')" = "2 3 4 5 6 7 8 9 10 11 12 " ] ||
   fail "the rows are not lines 2 to 12 in order"
 expect_row 2 eid 89049032526018159083016613186029
 expect_row 2 iccid 89014109139099603087
@@ -61,7 +61,7 @@ for l in 5 6 7 8; do
 done
 expect_row 6 eid null
 row 5 error | grep -q imei || fail "line 5: the error does not name the imei"
-row 8 error | grep -q "eid repeats line 3" || fail "line 8: the error is not 'eid repeats line 3'"
+row 8 error | grep -q cells || fail "line 8: the error does not name the cells"
 expect_row 10 imei null
 expect_row 11 state failed
 expect_row 11 status Failed
