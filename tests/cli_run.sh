@@ -1,6 +1,7 @@
 #!/bin/sh
 # tsesim run against tsesim-sim, one case per exit status (CLI.md "run"):
-# - 0: every device SUCCESS (a Warning first for one); run again, nothing is sent;
+# - 0: every device SUCCESS (a Warning first for one); run again, nothing is
+#   sent; the journal is mode 0600; an IPv6 listener ([::1]:0);
 # - 1: invalid rows and a Failed device (examples/devices.csv), a Failed
 #   device alone, chunks refused (a plan the account lacks), never sent again;
 # - 2: a missing variable (named), a bad option (named), an unreadable file,
@@ -32,12 +33,19 @@ expect_summary "$(all_success 6)"
 expect_stats downloads.received "$received"
 expect_each_eid_once "$dir/ok.csv"
 
+# an IPv6 listener: --listen [::1]:0, registered as http://[::1]:PORT/callbacks
+gen_devices "$dir/v6.csv" 2 900
+t 0 tsesim run --journal "$j.v6" --account "$ACCOUNT" --listen '[::1]:0' "$dir/v6.csv"
+expect_summary "$(all_success 2)"
+registered_url | grep -qE '^http://\[::1\]:[1-9][0-9]*/callbacks$' ||
+  fail "--listen [::1]:0 registered $(registered_url)"
+
 # ---- exit 1 ----
 csv=$top_srcdir/examples/devices.csv
 t 1 tsesim run --journal "$j.examples" --account "$ACCOUNT" --plan "$PLAN" "$csv"
 expect_summary "devices 11 success 6 failed 1 unknown 0 refused 0 pending 0 invalid 4"
 for l in 5 6 7 8; do expect_err "^$csv:$l: "; done
-expect_stats downloads.devices_accepted 13
+expect_stats downloads.devices_accepted 15
 
 gen_devices "$dir/failed.csv" 4 200 1
 t 1 tsesim run --journal "$j.failed" --account "$ACCOUNT" --chunk-size 2 "$dir/failed.csv"
@@ -47,7 +55,7 @@ gen_devices "$dir/refused.csv" 4 300
 received=$(simstat downloads.received)
 t 1 tsesim run --journal "$j.refused" --account "$ACCOUNT" --plan NO_SUCH_PLAN --chunk-size 2 "$dir/refused.csv"
 expect_summary "devices 4 success 0 failed 0 unknown 0 refused 4 pending 0 invalid 0"
-expect_stats downloads.received $((received + 2)) downloads.accepted 6
+expect_stats downloads.received $((received + 2)) downloads.accepted 7
 t 1 tsesim run --journal "$j.refused" --account "$ACCOUNT" --plan NO_SUCH_PLAN --chunk-size 2 "$dir/refused.csv"
 expect_summary "devices 4 success 0 failed 0 unknown 0 refused 4 pending 0 invalid 0"
 expect_stats downloads.received $((received + 2))
