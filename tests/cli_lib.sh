@@ -250,3 +250,8 @@ registered_url() {
     "$base/m2m/v1/callbacks/$ACCOUNT" >"$dir/callbacks.json" || fail "cannot list the listeners"
   "$CLI_JSON" get "$dir/callbacks.json" 0.url
 }
+# registered_count: how many listeners the simulator holds for $ACCOUNT.
+registered_count() {
+  registered_url >/dev/null 2>&1 || :
+  tr -cd '{' <"$dir/callbacks.json" | wc -c
+}
