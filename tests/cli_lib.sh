@@ -57,6 +57,7 @@ t() {
   last_cmd="$*"
   got=0
   tsesim_cmd "$@" >"$dir/out" 2>"$dir/err" || got=$?
+  [ "$got" != 124 ] || [ "$want" = 124 ] || fail "no exit within 60 s (timeout), expected exit status $want"
   [ "$got" = "$want" ] || fail "exit status $got, expected $want"
 }
 # A command that hangs fails after 60 s (timeout's 124) instead of hanging
@@ -102,10 +103,10 @@ sim_up() {
 }
 sim_env() {
   TSESIM_BASE_URL=$base
-  TSESIM_CLIENT_ID=sim-key
-  TSESIM_CLIENT_SECRET=sim-secret
-  TSESIM_USERNAME=sim-user
-  TSESIM_PASSWORD=sim-pass
+  TSESIM_CLIENT_ID='sim-key'
+  TSESIM_CLIENT_SECRET='sim-secret'
+  TSESIM_USERNAME='sim-user'
+  TSESIM_PASSWORD='sim-pass'
   export TSESIM_BASE_URL TSESIM_CLIENT_ID TSESIM_CLIENT_SECRET TSESIM_USERNAME TSESIM_PASSWORD
 }
 
