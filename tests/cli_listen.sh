@@ -16,8 +16,8 @@ set -eu
 cli_init listen
 sim_up --redelivery-interval 0.5
 j=$dir/journal
-TSESIM_LISTENER_USERNAME=listen-user
-TSESIM_LISTENER_PASSWORD=listen-pass-1234
+TSESIM_LISTENER_USERNAME='listen-user'
+TSESIM_LISTENER_PASSWORD='listen-pass-1234'
 export TSESIM_LISTENER_USERNAME TSESIM_LISTENER_PASSWORD
 gen_devices "$dir/d.csv" 3 1
 t 0 tsesim run --journal "$j" --account "$ACCOUNT" "$dir/d.csv"
@@ -52,7 +52,7 @@ callback() { # REQUESTID EID STATUS [CREDENTIALS]
     "$1" "$2" "$3" "$fault" "${4-,\"username\":\"listen-user\",\"password\":\"listen-pass-1234\"}"
 }
 status_json() {
-  t "${1:-0}" tsesim status --journal "$j" --json
+  t 0 tsesim status --journal "$j" --json
   cp "$dir/out" "$dir/status.json"
   last_cmd="cli_json status (the stdout of tsesim status --json)"
   "$CLI_JSON" status "$dir/status.json" || fail "status --json broke the contract"
