@@ -528,7 +528,8 @@ START_TEST(test_stop_at_once_and_version_1) {
   expect_rc("at once", tsesim_job_submit(e.c, e.j, "v", e.req, &o), TSESIM_E_CANCELLED, &e);
   ck_assert_uint_ge(asked, 1);
   expect_chunks(&e, "at once", "QQQ");
-  tt_stats_expect(e.s, "at once", TT_ST("requests.download", 0), NULL);
+  tt_stats_expect(e.s, "at once", TT_ST("requests.download", 0), TT_ST("requests.login", 0),
+                  TT_ST("requests.token", 0), NULL);
   /* version 1 options: the fields after progress_payload are not read */
   asked = 0;
   o.version = 1;
