@@ -374,9 +374,10 @@ typedef struct tsesim_job_progress {
   const char *error;      /* unknown, refused, queued: why; else NULL */
 } tsesim_job_progress;
 typedef void (*tsesim_progress_fn)(const tsesim_job_progress *progress, void *payload);
-/* Asked before each chunk starts and at least once a second: non-zero stops
- * the job (no new chunk starts; chunks in flight finish). Safe to back with
- * a flag that a signal handler sets. */
+/* Asked before the job's first contact with ThingSpace, then at each pass of
+ * its loop (before chunks start, and at least once a second while chunks
+ * are in flight): non-zero stops the job (no new chunk starts; chunks in
+ * flight finish). Safe to back with a flag that a signal handler sets. */
 typedef int (*tsesim_stop_fn)(void *payload);
 
 typedef struct tsesim_job_options {

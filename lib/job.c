@@ -460,6 +460,11 @@ tsesim_code tsesim_job_submit(tsesim_client *c, tsesim_journal *j, const char *n
   jb.n_slots = o->in_flight ? o->in_flight : DEFAULT_IN_FLIGHT;
   if (jb.n_slots > MAX_IN_FLIGHT) jb.n_slots = MAX_IN_FLIGHT;
   if (jb.n_slots > jb.n_todo) jb.n_slots = jb.n_todo;
+  if (jb.n_todo && jb.stop_fn && jb.stop_fn(jb.stop_payload)) { /* no contact at all */
+    jb.stop = TSESIM_E_CANCELLED;
+    tsesim__client_fail(c, "job \"%s\": stopped by its stop_fn", name);
+    goto done;
+  }
   if (jb.n_todo) {
     /* The tokens first: a refusal stops the job before anything is recorded as sent. */
     if ((rc = tsesim__client_tokens(c, TSESIM__AUTH_SESSION)) != TSESIM_OK) {

@@ -44,6 +44,8 @@ int cli_opt(int argc, char **argv, int *i, const char *name, const char **val);
 int cli_flag(char **argv, int i, const char *name);
 /* A number in lo..hi for option name; -1 (reported) when it is not. */
 int cli_number(const char *name, const char *s, long lo, long hi, long *out);
+/* --listen's HOST:PORT or [IPv6]:PORT; -1 (reported) when it is neither. */
+int cli_hostport(const char *s, char *host, size_t cap, unsigned *port);
 
 /* The device file: every data row into req and *rows, the bad rows named
  * on stderr as FILE:LINE: reason. "-" is standard input. EXIT_USAGE for a

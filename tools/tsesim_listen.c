@@ -135,14 +135,16 @@ int cmd_register(int argc, char **argv) {
       goto out;
     }
     url = rec_url;
-  } else if (tsesim_journal_set(cj.j, SET_URL, url) != TSESIM_OK) {
-    cli_err("%s", tsesim_journal_errmsg(cj.j));
-    rc = EXIT_USAGE;
-    goto out;
   }
   trc = tsesim_client_register_callback(client, account, NULL, url, user, password);
   if (trc != TSESIM_OK) {
     rc = cli_client_fail(client, trc, "register");
+    goto out;
+  }
+  /* recorded once ThingSpace took it: the next run registers it again */
+  if (url != rec_url && tsesim_journal_set(cj.j, SET_URL, url) != TSESIM_OK) {
+    cli_err("%s", tsesim_journal_errmsg(cj.j));
+    rc = EXIT_USAGE;
     goto out;
   }
   fprintf(stderr, "tsesim: registered %s for %s (DeviceProfileService)\n", url, account);

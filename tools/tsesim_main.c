@@ -158,7 +158,7 @@ void cli_journal_close(cli_journal *cj) {
 }
 
 /* HOST:PORT or [IPv6]:PORT. */
-static int parse_hostport(const char *s, char *host, size_t cap, unsigned *port) {
+int cli_hostport(const char *s, char *host, size_t cap, unsigned *port) {
   const char *colon;
   size_t n;
   long p;
@@ -207,7 +207,7 @@ int cli_listener_start(cli_listener *cl, cli_journal *cj, const char *listen, co
     return EXIT_USAGE;
   }
   if (listen) {
-    if (parse_hostport(listen, cl->host, sizeof cl->host, &cl->port)) return EXIT_USAGE;
+    if (cli_hostport(listen, cl->host, sizeof cl->host, &cl->port)) return EXIT_USAGE;
   } else {
     char *a = setting(cj, SET_ADDRESS, &failed), *p = setting(cj, SET_PORT, &failed);
     long port = 0;
@@ -310,11 +310,19 @@ int cli_client_fail(tsesim_client *c, tsesim_code rc, const char *what) {
         what, tsesim_client_errmsg(c));
     return EXIT_AUTH;
   }
-  cli_err("%s: %s: %s", what, tsesim_code_name(rc), tsesim_client_errmsg(c));
   /* A 4xx answer other than 429 is a request ThingSpace will not take:
    * the configuration (account, URL) is at fault. The rest may pass later. */
-  if (rc == TSESIM_E_API && e && e->http_status >= 400 && e->http_status < 500) return EXIT_USAGE;
-  if (rc == TSESIM_E_INVAL || rc == TSESIM_E_NOMEM) return EXIT_USAGE;
+  if ((rc == TSESIM_E_API && e && e->http_status >= 400 && e->http_status < 500 &&
+       e->http_status != 429) ||
+      rc == TSESIM_E_INVAL || rc == TSESIM_E_NOMEM) {
+    cli_err("%s: %s: %s; check --account, --public-url and TSESIM_BASE_URL", what,
+            tsesim_code_name(rc), tsesim_client_errmsg(c));
+    return EXIT_USAGE;
+  }
+  cli_err(
+      "%s: %s: %s; ThingSpace could not be reached or did not answer: run the same command "
+      "again later",
+      what, tsesim_code_name(rc), tsesim_client_errmsg(c));
   return EXIT_UNFINISHED;
 }
 

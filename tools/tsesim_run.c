@@ -66,6 +66,18 @@ static int parse(int argc, char **argv, run_opts *o) {
       return -1;
     }
   }
+  if (o->listen) { /* checked before anything is made */
+    char host[256];
+    unsigned port;
+    if (cli_hostport(o->listen, host, sizeof host, &port)) return -1;
+    if (!o->public_url && (!strcmp(host, "0.0.0.0") || !strcmp(host, "::"))) {
+      cli_err(
+          "--listen %s: ThingSpace cannot reach a wildcard address: give --public-url, the "
+          "URL it reaches this listener at",
+          o->listen);
+      return -1;
+    }
+  }
   if (!o->journal || !o->account || !o->file) {
     cli_err("run: %s is missing (usage: tsesim run --journal DB --account NAME [options] FILE)",
             !o->journal   ? "--journal DB"
