@@ -58,7 +58,8 @@ typedef enum tsesim_code {
   TSESIM_E_RATE_LIMITED,    /* still 429/503 after the allowed attempts */
   TSESIM_E_UNKNOWN_OUTCOME, /* the download was sent and no complete answer came (reset, timeout,
                               truncated body): it may have been acted on; never re-sent */
-  TSESIM_E_JOURNAL          /* the journal could not be opened, read or written (see its errmsg) */
+  TSESIM_E_JOURNAL,         /* the journal could not be opened, read or written (see its errmsg) */
+  TSESIM_E_CANCELLED        /* stopped because the caller asked (a job's stop_fn) */
   /* append only */
 } tsesim_code;
 
@@ -356,6 +357,23 @@ TSESIM_EXTERN tsesim_code tsesim_journal_open(tsesim_journal **out, const char *
 /** Why the last call that used the journal failed. Borrowed. */
 TSESIM_EXTERN const char *tsesim_journal_errmsg(const tsesim_journal *journal);
 TSESIM_EXTERN void tsesim_journal_close(tsesim_journal *journal); /* NULL ok */
+/**
+ * Keeps an application's setting in the journal, durably: key (1..200
+ * bytes of printable text) set to value (text; NULL removes it). The
+ * journal's mode 0600 makes it fit for a secret the application must find
+ * again after a crash. Keys starting with "tsesim." are the library's.
+ * @return TSESIM_OK, TSESIM_E_INVAL, TSESIM_E_JOURNAL, TSESIM_E_NOMEM.
+ */
+TSESIM_EXTERN tsesim_code tsesim_journal_set(tsesim_journal *journal, const char *key,
+                                             const char *value);
+/**
+ * Reads a setting that tsesim_journal_set kept.
+ * @param[out] out a copy of its value (free with tsesim_free), NULL when the
+ *        key is not set or on failure.
+ * @return TSESIM_OK (also when it is not set), TSESIM_E_INVAL,
+ *         TSESIM_E_JOURNAL, TSESIM_E_NOMEM.
+ */
+TSESIM_EXTERN tsesim_code tsesim_journal_get(tsesim_journal *journal, const char *key, char **out);
 
 /* What a job's progress function is told: after each chunk changes state,
  * and at least once a second while chunks are in flight. Device counts are
@@ -371,6 +389,11 @@ typedef struct tsesim_job_progress {
   const char *error;      /* unknown, refused, queued: why; else NULL */
 } tsesim_job_progress;
 typedef void (*tsesim_progress_fn)(const tsesim_job_progress *progress, void *payload);
+/* Asked before the job's first contact with ThingSpace, then at each pass of
+ * its loop (before chunks start, and at least once a second while chunks
+ * are in flight): non-zero stops the job (no new chunk starts; chunks in
+ * flight finish). Safe to back with a flag that a signal handler sets. */
+typedef int (*tsesim_stop_fn)(void *payload);
 
 typedef struct tsesim_job_options {
   unsigned int version;           /* first, always: TSESIM_JOB_OPTIONS_VERSION */
@@ -382,10 +405,13 @@ typedef struct tsesim_job_options {
                                    * its line; NULL: device i is line i + 1 and no row was rejected */
   tsesim_progress_fn progress_fn; /* NULL: none; runs inside tsesim_job_submit */
   void *progress_payload;
+  /* ---- version 2 ---- */
+  tsesim_stop_fn stop_fn; /* NULL: never stopped; runs inside tsesim_job_submit */
+  void *stop_payload;
 } tsesim_job_options;
-#define TSESIM_JOB_OPTIONS_VERSION 1
+#define TSESIM_JOB_OPTIONS_VERSION 2
 #define TSESIM_JOB_OPTIONS_INIT \
-  { TSESIM_JOB_OPTIONS_VERSION, 0, 0, 0, NULL, NULL, NULL }
+  { TSESIM_JOB_OPTIONS_VERSION, 0, 0, 0, NULL, NULL, NULL, NULL, NULL }
 /* Fills opts with the defaults of that version. TSESIM_E_INVAL for NULL or a
  * version outside 1..TSESIM_JOB_OPTIONS_VERSION. */
 TSESIM_EXTERN tsesim_code tsesim_job_options_init(tsesim_job_options *opts, unsigned int version);
@@ -414,6 +440,20 @@ TSESIM_EXTERN tsesim_code tsesim_job_options_init(tsesim_job_options *opts, unsi
  */
 TSESIM_EXTERN tsesim_code tsesim_job_submit(tsesim_client *client, tsesim_journal *journal,
                                             const char *job_name, const tsesim_request *req,
+                                            const tsesim_job_options *opts);
+
+/**
+ * Records the job job_name as tsesim_job_submit does before its first
+ * download, and sends nothing: a new job gets its rows and queued chunks;
+ * an existing one must hold the same devices, rows, account, plan and chunk
+ * size (opts->chunk_size 0: what it recorded), and a chunk found "sending"
+ * becomes unknown. Only opts' chunk_size and rows are read.
+ * @return TSESIM_OK, TSESIM_E_INVAL (an argument; a job recorded with other
+ *         devices, rows, account, plan or chunk size), TSESIM_E_JOURNAL,
+ *         TSESIM_E_NOMEM; tsesim_journal_errmsg says why.
+ */
+TSESIM_EXTERN tsesim_code tsesim_job_record(tsesim_journal *journal, const char *job_name,
+                                            const tsesim_request *req,
                                             const tsesim_job_options *opts);
 
 /* ---- callbacks ---- */

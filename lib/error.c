@@ -21,7 +21,8 @@
   X(TSESIM_E_API, "the API answered with an error")                                        \
   X(TSESIM_E_RATE_LIMITED, "rate limited: still refused after the allowed attempts")       \
   X(TSESIM_E_UNKNOWN_OUTCOME, "sent, but no complete answer came: the outcome is unknown") \
-  X(TSESIM_E_JOURNAL, "the journal could not be opened, read or written")
+  X(TSESIM_E_JOURNAL, "the journal could not be opened, read or written")                  \
+  X(TSESIM_E_CANCELLED, "stopped because the caller asked")
 
 const char *tsesim_strerror(tsesim_code code) {
   switch (code) {

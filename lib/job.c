@@ -59,9 +59,11 @@ typedef struct job {
   size_t n_slots;
   tsesim_progress_fn progress_fn;
   void *progress_payload;
+  tsesim_stop_fn stop_fn;
+  void *stop_payload;
   unsigned long bytes;
   long long last_report;
-  tsesim_code stop;      /* set: start no new chunk (AUTH, JOURNAL, unreachable) */
+  tsesim_code stop;      /* set: start no new chunk (AUTH, JOURNAL, unreachable, CANCELLED) */
   tsesim_code queued_rc; /* the code that last left a chunk queued */
   char first_problem[TSESIM_ERRBUF_SIZE];
 } job;
@@ -430,6 +432,10 @@ tsesim_code tsesim_job_submit(tsesim_client *c, tsesim_journal *j, const char *n
   jb.req = req;
   jb.progress_fn = o->progress_fn;
   jb.progress_payload = o->progress_payload;
+  if (o->version >= 2) {
+    jb.stop_fn = o->stop_fn;
+    jb.stop_payload = o->stop_payload;
+  }
   rc = tsesim__journal_job_begin(j, name, req, o->rows, o->chunk_size, &jb.rec);
   if (rc != TSESIM_OK) { /* the journal's message names the job */
     tsesim__client_fail(c, "%s", tsesim_journal_errmsg(j));
@@ -454,6 +460,11 @@ tsesim_code tsesim_job_submit(tsesim_client *c, tsesim_journal *j, const char *n
   jb.n_slots = o->in_flight ? o->in_flight : DEFAULT_IN_FLIGHT;
   if (jb.n_slots > MAX_IN_FLIGHT) jb.n_slots = MAX_IN_FLIGHT;
   if (jb.n_slots > jb.n_todo) jb.n_slots = jb.n_todo;
+  if (jb.n_todo && jb.stop_fn && jb.stop_fn(jb.stop_payload)) { /* no contact at all */
+    jb.stop = TSESIM_E_CANCELLED;
+    tsesim__client_fail(c, "job \"%s\": stopped by its stop_fn", name);
+    goto done;
+  }
   if (jb.n_todo) {
     /* The tokens first: a refusal stops the job before anything is recorded as sent. */
     if ((rc = tsesim__client_tokens(c, TSESIM__AUTH_SESSION)) != TSESIM_OK) {
@@ -477,6 +488,10 @@ tsesim_code tsesim_job_submit(tsesim_client *c, tsesim_journal *j, const char *n
   for (;;) {
     long long now, next_due = -1;
     int busy = 0;
+    if (!jb.stop && jb.stop_fn && jb.stop_fn(jb.stop_payload)) {
+      jb.stop = TSESIM_E_CANCELLED; /* the chunks in flight finish; the rest stay queued */
+      tsesim__client_fail(c, "job \"%s\": stopped by its stop_fn", name);
+    }
     if (!jb.stop) start_chunks(&jb);
     now = tsesim__now_ms(c);
     for (i = 0; i < jb.n_slots; i++) {

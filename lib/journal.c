@@ -957,3 +957,100 @@ tsesim_code tsesim__journal_chunks_set(tsesim_journal *j, const tsesim__job_rec 
   if (!rc) j->errmsg[0] = '\0';
   return rc;
 }
+
+/* ---- a job recorded without sending (the tsesim command records before it listens) ---- */
+
+tsesim_code tsesim_job_record(tsesim_journal *j, const char *name, const tsesim_request *req,
+                              const tsesim_job_options *o) {
+  static const tsesim_job_options defaults = TSESIM_JOB_OPTIONS_INIT;
+  tsesim__job_rec rec;
+  if (!j) return TSESIM_E_INVAL;
+  if (!o) o = &defaults;
+  if (o->version < 1 || o->version > TSESIM_JOB_OPTIONS_VERSION) {
+    set_msg(j, "job: options version %u: this library knows 1..%d", o->version,
+            TSESIM_JOB_OPTIONS_VERSION);
+    return TSESIM_E_INVAL;
+  }
+  if (o->rows && tsesim_rows_count(o->rows) - tsesim_rows_rejected(o->rows) !=
+                     tsesim_request_device_count(req)) {
+    set_msg(j, "job: rows has %lu valid rows, but the request holds %lu devices",
+            (unsigned long)(tsesim_rows_count(o->rows) - tsesim_rows_rejected(o->rows)),
+            (unsigned long)tsesim_request_device_count(req));
+    return TSESIM_E_INVAL;
+  }
+  return tsesim__journal_job_begin(j, name, req, o->rows, o->chunk_size, &rec);
+}
+
+/* ---- the application's settings (the meta table) ---- */
+
+#define SETTING_KEY_MAX 200
+#define SETTING_VALUE_MAX 65536
+
+static tsesim_code setting_key(tsesim_journal *j, const char *key) {
+  return tsesim__text_check("key", key, SETTING_KEY_MAX, j->errmsg);
+}
+
+tsesim_code tsesim_journal_set(tsesim_journal *j, const char *key, const char *value) {
+  sqlite3_stmt *st = NULL;
+  tsesim_code rc;
+  int step;
+  if (!j) return TSESIM_E_INVAL;
+  if ((rc = setting_key(j, key)) != TSESIM_OK) return rc;
+  if (value && strlen(value) > SETTING_VALUE_MAX) {
+    set_msg(j, "setting \"%s\": value of %lu bytes, at most %d", key, (unsigned long)strlen(value),
+            SETTING_VALUE_MAX);
+    return TSESIM_E_INVAL;
+  }
+  if (value && tsesim__utf8_invalid_at(value)) {
+    set_msg(j, "setting \"%s\": value not UTF-8 at byte %lu", key,
+            (unsigned long)tsesim__utf8_invalid_at(value));
+    return TSESIM_E_INVAL;
+  }
+  if (sqlite3_prepare_v2(j->db,
+                         value ? "INSERT OR REPLACE INTO meta(key, value) VALUES(?1, ?2)"
+                               : "DELETE FROM meta WHERE key = ?1",
+                         -1, &st, NULL) != SQLITE_OK)
+    return db_fail(j, "cannot keep a setting");
+  bind_str(st, 1, key);
+  if (value) bind_str(st, 2, value);
+  step = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (step != SQLITE_DONE) return db_fail(j, "cannot keep a setting");
+  j->errmsg[0] = '\0';
+  return TSESIM_OK;
+}
+
+tsesim_code tsesim_journal_get(tsesim_journal *j, const char *key, char **out) {
+  sqlite3_stmt *st = NULL;
+  tsesim_code rc;
+  int step;
+  if (out) *out = NULL;
+  if (!j) return TSESIM_E_INVAL;
+  if (!out) {
+    set_msg(j, "out is NULL");
+    return TSESIM_E_INVAL;
+  }
+  if ((rc = setting_key(j, key)) != TSESIM_OK) return rc;
+  if (sqlite3_prepare_v2(j->db, "SELECT value FROM meta WHERE key = ?1", -1, &st, NULL) !=
+      SQLITE_OK)
+    return db_fail(j, "cannot read a setting");
+  bind_str(st, 1, key);
+  step = sqlite3_step(st);
+  if (step == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+    const char *v = (const char *)sqlite3_column_text(st, 0);
+    size_t n = (size_t)sqlite3_column_bytes(st, 0);
+    if (!v || !(*out = tsesim__malloc(n + 1))) {
+      sqlite3_finalize(st);
+      set_msg(j, "out of memory");
+      return TSESIM_E_NOMEM;
+    }
+    memcpy(*out, v, n);
+    (*out)[n] = '\0';
+  } else if (step != SQLITE_ROW && step != SQLITE_DONE) {
+    sqlite3_finalize(st);
+    return db_fail(j, "cannot read a setting");
+  }
+  sqlite3_finalize(st);
+  j->errmsg[0] = '\0';
+  return TSESIM_OK;
+}

@@ -3,6 +3,7 @@
 dist_man_MANS = \
 	man/libtsesim.7 \
 	man/tsesim-sim.1 \
+	man/tsesim.1 \
 	man/libtsesim-errors.3 \
 	man/libtsesim-thread.3 \
 	man/tsesim_version.3 \
@@ -50,11 +51,14 @@ dist_man_MANS += \
 	man/tsesim-journal.5 \
 	man/tsesim_journal_open.3 \
 	man/tsesim_journal_errmsg.3 \
-	man/tsesim_journal_close.3
+	man/tsesim_journal_close.3 \
+	man/tsesim_journal_set.3 \
+	man/tsesim_journal_get.3
 # Jobs: a request of any size in chunks, recorded in the journal.
 dist_man_MANS += \
 	man/tsesim_job_options_init.3 \
-	man/tsesim_job_submit.3
+	man/tsesim_job_submit.3 \
+	man/tsesim_job_record.3
 # The callback listener (it owns threads: libtsesim-thread(3)).
 dist_man_MANS += \
 	man/tsesim_listener_options_init.3 \

@@ -358,6 +358,225 @@ START_TEST(test_name_reused_other_devices) {
 }
 END_TEST
 
+/* ---- recording without sending, and stopping (job options version 2) ---- */
+
+/* tsesim_job_record on a new journal: every device queued, and nobody
+ * asked; recording it again is fine; other requests and options are
+ * refused with the difference named; a submit then sends it all. */
+START_TEST(test_record_sends_nothing) {
+  job_env e;
+  tsesim_job_options o = TSESIM_JOB_OPTIONS_INIT;
+  tsesim_job_counts n;
+  tsesim_request *other = NULL;
+  tt_device d;
+  size_t i;
+  env_start(&e, (const char *[]){"--no-callbacks", NULL}, 40, 1000);
+  o.chunk_size = 10;
+  ck_assert_int_eq(tsesim_job_record(e.j, "rec", e.req, &o), TSESIM_OK);
+  ck_assert_int_eq(tsesim_job_count(e.j, "rec", &n), TSESIM_OK);
+  ck_assert_uint_eq(n.devices, 40);
+  ck_assert_uint_eq(n.queued, 40);
+  ck_assert_uint_eq(
+      n.submitted + n.unknown + n.refused + n.warning + n.success + n.failed + n.invalid, 0);
+  expect_chunks(&e, "recorded", "QQQQ");
+  ck_assert_int_eq(tsesim_job_record(e.j, "rec", e.req, &o), TSESIM_OK); /* again */
+  /* another account, devices, chunk size, options version: refused, named */
+  ck_assert_int_eq(tsesim_request_new(&other, "0000999999-00001"), TSESIM_OK);
+  for (i = 0; i < 40; i++) {
+    tt_plain_device(&d, 1000 + i);
+    ck_assert_int_eq(tsesim_request_add_device(other, d.ids, 3), TSESIM_OK);
+  }
+  ck_assert_int_eq(tsesim_job_record(e.j, "rec", other, &o), TSESIM_E_INVAL);
+  ck_assert_msg(strstr(tsesim_journal_errmsg(e.j), "recorded for account") &&
+                    strstr(tsesim_journal_errmsg(e.j), "0000999999-00001"),
+                "errmsg \"%s\"", tsesim_journal_errmsg(e.j));
+  tsesim_request_free(other);
+  ck_assert_int_eq(tsesim_request_new(&other, TT_ACCOUNT), TSESIM_OK);
+  for (i = 0; i < 40; i++) {
+    tt_plain_device(&d, 1000 + i + (i == 12 ? 5000 : 0)); /* line 13 differs */
+    ck_assert_int_eq(tsesim_request_add_device(other, d.ids, 3), TSESIM_OK);
+  }
+  ck_assert_int_eq(tsesim_job_record(e.j, "rec", other, &o), TSESIM_E_INVAL);
+  ck_assert_msg(strstr(tsesim_journal_errmsg(e.j), "line 13 differs") != NULL, "errmsg \"%s\"",
+                tsesim_journal_errmsg(e.j));
+  tsesim_request_free(other);
+  o.chunk_size = 20;
+  ck_assert_int_eq(tsesim_job_record(e.j, "rec", e.req, &o), TSESIM_E_INVAL);
+  tt_expect_str("chunk size", "errmsg", tsesim_journal_errmsg(e.j),
+                "job \"rec\" was recorded with chunk size 10, not 20");
+  o.chunk_size = 10;
+  o.version = 3;
+  ck_assert_int_eq(tsesim_job_record(e.j, "rec", e.req, &o), TSESIM_E_INVAL);
+  tt_expect_str("version 3", "errmsg", tsesim_journal_errmsg(e.j),
+                "job: options version 3: this library knows 1..2");
+  /* a submit with version 3 options is refused the same way, sending nothing */
+  expect_rc("version 3", tsesim_job_submit(e.c, e.j, "rec", e.req, &o), TSESIM_E_INVAL, &e);
+  expect_chunks(&e, "refused", "QQQQ");
+  tt_stats_expect(e.s, "recorded", TT_ST("requests.download", 0), TT_ST("requests.token", 0),
+                  TT_ST("requests.login", 0), NULL);
+  /* the recorded job is the one a submit then sends */
+  expect_rc("submit", submit(&e, "rec", 0, 2, 0), TSESIM_OK, &e);
+  expect_chunks(&e, "submit", "AAAA");
+  tt_stats_expect(e.s, "submit", TT_ST("requests.download", 4), NULL);
+  expect_no_repeat(&e, "recorded then submitted", 40);
+  env_end(&e);
+}
+END_TEST
+
+typedef struct stop_state {
+  job_env *e;
+  volatile sig_atomic_t stop; /* as a signal handler would set it */
+  unsigned long asked;
+  const char *on; /* the chunk event that sets stop: "S0" */
+} stop_state;
+
+static int stop_when_set(void *payload) {
+  stop_state *st = payload;
+  st->asked++;
+  return st->stop != 0;
+}
+
+static void stop_progress(const tsesim_job_progress *p, void *payload) {
+  stop_state *st = payload;
+  char ev[32];
+  on_progress(p, st->e);
+  snprintf(ev, sizeof ev, "%c%ld", toupper((unsigned char)(p->state ? p->state[0] : '-')),
+           p->chunk);
+  if (p->chunk >= 0 && !strcmp(ev, st->on)) st->stop = 1;
+}
+
+static tsesim_code submit_stoppable(job_env *e, stop_state *st, const char *name, size_t chunk,
+                                    unsigned in_flight) {
+  tsesim_job_options o = TSESIM_JOB_OPTIONS_INIT;
+  o.chunk_size = chunk;
+  o.in_flight = in_flight;
+  o.progress_fn = stop_progress;
+  o.progress_payload = st;
+  o.stop_fn = stop_when_set;
+  o.stop_payload = st;
+  e->events[0] = '\0';
+  return tsesim_job_submit(e->c, e->j, name, e->req, &o);
+}
+
+/* stop_fn says stop once chunk 0 has started: chunk 0 finishes (accepted),
+ * no other starts, TSESIM_E_CANCELLED; a second submit without stop_fn
+ * sends only the other three. */
+START_TEST(test_stop_after_first_chunk) {
+  job_env e;
+  stop_state st;
+  tsesim_job_counts n;
+  env_start(&e, (const char *[]){"--no-callbacks", "--latency-ms", "200", NULL}, 40, 1100);
+  memset(&st, 0, sizeof st);
+  st.e = &e;
+  st.on = "S0";
+  expect_rc("stopped", submit_stoppable(&e, &st, "stop", 10, 1), TSESIM_E_CANCELLED, &e);
+  ck_assert_str_eq(e.events, "S0 A0 ");
+  ck_assert_uint_ge(st.asked, 2);
+  expect_chunks(&e, "stopped", "AQQQ");
+  tt_stats_expect(e.s, "stopped", TT_ST("requests.download", 1), TT_ST("downloads.accepted", 1),
+                  NULL);
+  ck_assert_msg(strstr(tsesim_client_errmsg(e.c), "1 accepted, 0 unknown, 0 refused, 3 queued") &&
+                    strstr(tsesim_client_errmsg(e.c), "stopped by its stop_fn"),
+                "errmsg \"%s\"", tsesim_client_errmsg(e.c));
+  ck_assert_int_eq(tsesim_job_count(e.j, "stop", &n), TSESIM_OK);
+  ck_assert_uint_eq(n.submitted, 10);
+  ck_assert_uint_eq(n.queued, 30);
+  /* the same job without stop_fn: the rest, once */
+  expect_rc("rest", submit(&e, "stop", 0, 1, 0), TSESIM_OK, &e);
+  ck_assert_str_eq(e.events, "S1 A1 S2 A2 S3 A3 ");
+  expect_chunks(&e, "rest", "AAAA");
+  tt_stats_expect(e.s, "rest", TT_ST("requests.download", 4), NULL);
+  expect_no_repeat(&e, "stopped then resumed", 40);
+  env_end(&e);
+}
+END_TEST
+
+/* Every chunk in flight when it says stop finishes: two of four here. */
+START_TEST(test_stop_in_flight_finish) {
+  job_env e;
+  stop_state st;
+  env_start(&e, (const char *[]){"--no-callbacks", "--latency-ms", "300", NULL}, 40, 1200);
+  memset(&st, 0, sizeof st);
+  st.e = &e;
+  st.on = "S1"; /* both first chunks are recorded "sending" in one pass */
+  expect_rc("stopped", submit_stoppable(&e, &st, "two", 10, 2), TSESIM_E_CANCELLED, &e);
+  expect_chunks(&e, "stopped", "AAQQ");
+  tt_stats_expect(e.s, "stopped", TT_ST("requests.download", 2), TT_ST("downloads.accepted", 2),
+                  NULL);
+  expect_rc("rest", submit(&e, "two", 0, 2, 0), TSESIM_OK, &e);
+  expect_chunks(&e, "rest", "AAAA");
+  expect_no_repeat(&e, "two in flight", 40);
+  env_end(&e);
+}
+END_TEST
+
+/* A stop_fn that says stop from the start: nothing is sent, every chunk
+ * stays queued, TSESIM_E_CANCELLED. Options version 1 never read stop_fn. */
+static int always_stop(void *payload) {
+  (*(unsigned long *)payload)++;
+  return 1;
+}
+
+START_TEST(test_stop_at_once_and_version_1) {
+  job_env e;
+  tsesim_job_options o = TSESIM_JOB_OPTIONS_INIT;
+  unsigned long asked = 0;
+  env_start(&e, (const char *[]){"--no-callbacks", NULL}, 30, 1300);
+  o.chunk_size = 10;
+  o.stop_fn = always_stop;
+  o.stop_payload = &asked;
+  expect_rc("at once", tsesim_job_submit(e.c, e.j, "v", e.req, &o), TSESIM_E_CANCELLED, &e);
+  ck_assert_uint_ge(asked, 1);
+  expect_chunks(&e, "at once", "QQQ");
+  tt_stats_expect(e.s, "at once", TT_ST("requests.download", 0), TT_ST("requests.login", 0),
+                  TT_ST("requests.token", 0), NULL);
+  /* version 1 options: the fields after progress_payload are not read */
+  asked = 0;
+  o.version = 1;
+  expect_rc("version 1", tsesim_job_submit(e.c, e.j, "v", e.req, &o), TSESIM_OK, &e);
+  ck_assert_uint_eq(asked, 0);
+  expect_chunks(&e, "version 1", "AAA");
+  expect_no_repeat(&e, "version 1", 30);
+  env_end(&e);
+}
+END_TEST
+
+/* A chunk waiting to be sent again (429, Retry-After 2) when it says stop
+ * goes back to queued, is not sent again, and the job is cancelled, not
+ * rate limited: it was queued by the stop. */
+static stop_state *log_stop;
+static void stop_on_retry_log(int level, const char *line, void *payload) {
+  on_log(level, line, payload);
+  if (strstr(line, "retrying in")) log_stop->stop = 1;
+}
+
+START_TEST(test_stop_while_waiting_to_retry) {
+  job_env e;
+  stop_state st;
+  env_start(&e,
+            (const char *[]){"--no-callbacks", "--fault",
+                             "429:endpoint=download,count=1,retry-after=2", NULL},
+            20, 1400);
+  tsesim_client_free(e.c);
+  memset(&st, 0, sizeof st);
+  st.e = &e;
+  st.on = "none";
+  log_stop = &st;
+  e.o.log_fn = stop_on_retry_log;
+  ck_assert_int_eq(tsesim_client_new(&e.c, &e.o), TSESIM_OK);
+  expect_rc("stopped", submit_stoppable(&e, &st, "w", 10, 1), TSESIM_E_CANCELLED, &e);
+  ck_assert_str_eq(e.events, "S0 Q0 ");
+  expect_chunks(&e, "stopped", "QQ");
+  tt_stats_expect(e.s, "stopped", TT_ST("requests.download", 1), TT_ST("downloads.accepted", 0),
+                  NULL);
+  ck_assert_msg(strstr(e.log, "not sent again: the job stopped") != NULL, "log:\n%s", e.log);
+  expect_rc("rest", submit(&e, "w", 0, 1, 0), TSESIM_OK, &e);
+  expect_chunks(&e, "rest", "AA");
+  expect_no_repeat(&e, "stopped while waiting", 20);
+  env_end(&e);
+}
+END_TEST
+
 /* ---- crashes ---- */
 
 /* The child: a 10-chunk job, then exit with its result code. */
@@ -452,6 +671,11 @@ static Suite *suite(void) {
   tcase_add_test(tc, test_401_one_new_token);
   tcase_add_test(tc, test_refused_login_stops);
   tcase_add_test(tc, test_name_reused_other_devices);
+  tcase_add_test(tc, test_record_sends_nothing);
+  tcase_add_test(tc, test_stop_after_first_chunk);
+  tcase_add_test(tc, test_stop_in_flight_finish);
+  tcase_add_test(tc, test_stop_at_once_and_version_1);
+  tcase_add_test(tc, test_stop_while_waiting_to_retry);
   tcase_add_test(tc, test_kill_while_server_holds_request);
   tcase_add_test(tc, test_kill_after_sending_committed);
   suite_add_tcase(s, tc);

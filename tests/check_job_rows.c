@@ -477,6 +477,68 @@ START_TEST(test_all_rows_rejected) {
 }
 END_TEST
 
+/* tsesim_job_record with the rows: every row recorded, valid and rejected,
+ * with the chunks queued, and no one contacted; the same request without
+ * its rows, or rows that are not the request's, are refused with the
+ * difference named; a submit then sends the valid devices once. */
+START_TEST(test_record_with_rows) {
+  rows_env e;
+  file_env f;
+  tsesim_request *req = NULL, *fewer = NULL;
+  tsesim_rows *rows;
+  tsesim_job_options o = TSESIM_JOB_OPTIONS_INIT;
+  tsesim_job_counts n;
+  want_row want[FILE_ROWS];
+  tt_device d;
+  size_t i;
+
+  env_start(&e);
+  file_make(&f, 5000, NULL);
+  rows = parse(f.csv, &req);
+  file_want(&f, tsesim_rows_get(rows, 1)->error, want);
+  o.chunk_size = 2;
+  o.rows = rows;
+  ck_assert_int_eq(tsesim_job_record(e.j, "fleet", req, &o), TSESIM_OK);
+  expect_job(&e, "fleet", 2, FILE_DEVICES, FILE_ROWS);
+  expect_devices(&e, "fleet", want, FILE_ROWS, 2);
+  expect_chunks(&e, "fleet", "0,2,queued;2,2,queued;4,1,queued;");
+  ck_assert_int_eq(tsesim_job_count(e.j, "fleet", &n), TSESIM_OK);
+  ck_assert_uint_eq(n.devices, FILE_ROWS);
+  ck_assert_uint_eq(n.queued, FILE_DEVICES);
+  ck_assert_uint_eq(n.invalid, FILE_ROWS - FILE_DEVICES);
+  ck_assert_int_eq(tsesim_job_record(e.j, "fleet", req, &o), TSESIM_OK); /* again */
+
+  /* the request without its rows: the recorded rows differ */
+  o.rows = NULL;
+  ck_assert_int_eq(tsesim_job_record(e.j, "fleet", req, &o), TSESIM_E_INVAL);
+  tt_expect_str("no rows", "errmsg", tsesim_journal_errmsg(e.j),
+                "job \"fleet\" was recorded with 8 rows; this request has 5");
+  /* rows that did not fill this request */
+  ck_assert_int_eq(tsesim_request_new(&fewer, TT_ACCOUNT), TSESIM_OK);
+  for (i = 0; i < 4; i++) {
+    tt_plain_device(&d, 6000 + i);
+    ck_assert_int_eq(tsesim_request_add_device(fewer, d.ids, 3), TSESIM_OK);
+  }
+  o.rows = rows;
+  ck_assert_int_eq(tsesim_job_record(e.j, "fleet", fewer, &o), TSESIM_E_INVAL);
+  tt_expect_str("other request", "errmsg", tsesim_journal_errmsg(e.j),
+                "job: rows has 5 valid rows, but the request holds 4 devices");
+  expect_chunks(&e, "fleet", "0,2,queued;2,2,queued;4,1,queued;");
+  tt_stats_expect(e.s, "recorded", TT_ST("requests.token", 0), TT_ST("requests.login", 0),
+                  TT_ST("requests.download", 0), NULL);
+
+  expect_rc(&e, "submitted", submit(&e, "fleet", req, rows), TSESIM_OK);
+  expect_chunks(&e, "fleet", "0,2,accepted;2,2,accepted;4,1,accepted;");
+  tt_stats_expect(e.s, "submitted", TT_ST("requests.download", 3),
+                  TT_ST("downloads.devices_accepted", FILE_DEVICES),
+                  TT_ST("downloads.eids_repeated", 0), NULL);
+  tsesim_request_free(fewer);
+  tsesim_rows_free(rows);
+  tsesim_request_free(req);
+  env_end(&e);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("job_rows");
   TCase *tc = tt_tcase(s, "rows", 60);
@@ -484,6 +546,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, test_rows_of_another_file_count);
   tcase_add_test(tc, test_rows_of_another_file_same_count);
   tcase_add_test(tc, test_all_rows_rejected);
+  tcase_add_test(tc, test_record_with_rows);
   return s;
 }
 

@@ -828,6 +828,227 @@ START_TEST(test_two_large_jobs) {
 }
 END_TEST
 
+/* ---- the application's settings (tsesim_journal_set / _get) ---- */
+
+/* get, asserting TSESIM_OK and an empty errmsg; the value (caller frees, NULL when unset). */
+static char *get_ok(tsesim_journal *j, const char *key) {
+  char *v = (char *)"unset";
+  tsesim_code rc = tsesim_journal_get(j, key, &v);
+  ck_assert_msg(rc == TSESIM_OK, "get %s: %s: %s", key, tsesim_code_name(rc),
+                tsesim_journal_errmsg(j));
+  ck_assert_str_eq(tsesim_journal_errmsg(j), "");
+  return v;
+}
+
+static void set_setting_ok(tsesim_journal *j, const char *key, const char *value) {
+  tsesim_code rc = tsesim_journal_set(j, key, value);
+  ck_assert_msg(rc == TSESIM_OK, "set %s: %s: %s", key, tsesim_code_name(rc),
+                tsesim_journal_errmsg(j));
+  ck_assert_str_eq(tsesim_journal_errmsg(j), "");
+}
+
+static void expect_setting(tsesim_journal *j, const char *key, const char *want) {
+  char *v = get_ok(j, key);
+  tt_expect_str("setting", key, v, want);
+  tsesim_free(v);
+}
+
+/* Set, read back, overwrite, remove; a missing key is TSESIM_OK and NULL;
+ * the values are what sqlite3 sees in meta, and they survive a reopen. */
+START_TEST(test_settings_round_trip) {
+  static const char pem[] = "-----BEGIN-----\nline two\ttabbed\n-----END-----\n";
+  tsesim_journal *j;
+  char buf[256];
+  tmp_setup();
+  j = jopen();
+  expect_setting(j, "listener.port", NULL); /* missing: OK and NULL */
+  set_setting_ok(j, "listener.port", "8443");
+  expect_setting(j, "listener.port", "8443");
+  path_text("SELECT value FROM meta WHERE key = 'listener.port'", buf, sizeof buf);
+  ck_assert_str_eq(buf, "8443");
+  /* overwrite: one row, the new value */
+  set_setting_ok(j, "listener.port", "9443");
+  expect_setting(j, "listener.port", "9443");
+  ck_assert_int_eq(path_int("SELECT count(*) FROM meta WHERE key = 'listener.port'"), 1);
+  /* values are any UTF-8 text, control characters included; "" is not unset */
+  set_setting_ok(j, "listener.password", pem);
+  expect_setting(j, "listener.password", pem);
+  set_setting_ok(j, "listener.url", "");
+  expect_setting(j, "listener.url", "");
+  set_setting_ok(j, "caf\xC3\xA9 \xE2\x82\xAC", "\xE2\x82\xAC 5");
+  expect_setting(j, "caf\xC3\xA9 \xE2\x82\xAC", "\xE2\x82\xAC 5");
+  /* keys are exact: case and prefixes differ */
+  expect_setting(j, "Listener.port", NULL);
+  expect_setting(j, "listener.por", NULL);
+  /* NULL removes it; removing a missing key is fine too */
+  set_setting_ok(j, "listener.url", NULL);
+  expect_setting(j, "listener.url", NULL);
+  ck_assert_int_eq(path_int("SELECT count(*) FROM meta WHERE key = 'listener.url'"), 0);
+  set_setting_ok(j, "never.set", NULL);
+  /* 200 bytes is the longest key */
+  memset(buf, 'k', 200);
+  buf[200] = '\0';
+  set_setting_ok(j, buf, "long key");
+  expect_setting(j, buf, "long key");
+  tsesim_journal_close(j);
+
+  /* after close and reopen, by another handle */
+  j = jopen();
+  expect_setting(j, "listener.port", "9443");
+  expect_setting(j, "listener.password", pem);
+  expect_setting(j, "listener.url", NULL);
+  expect_setting(j, buf, "long key");
+  tsesim_journal_close(j);
+  ck_assert_int_eq(path_int("SELECT count(*) FROM meta"), 4);
+  ck_assert_uint_eq(file_mode(path), 0600); /* fit for the password */
+  tmp_teardown();
+}
+END_TEST
+
+/* Bad keys and values: TSESIM_E_INVAL, a message that says what is wrong
+ * with which key, *out NULL, and the journal unchanged. */
+START_TEST(test_settings_bad) {
+  tsesim_journal *j;
+  char long_key[202], *big, *before, *after, *v;
+  size_t k;
+  struct {
+    const char *key, *msg;
+  } keys[] = {
+      {NULL, "key: NULL"},
+      {"", "key: empty"},
+      {"listener\x01port", "key: control character U+0001 at byte 9"},
+      {"listener.port\n", "key: control character U+000A at byte 14"},
+      {"caf\xC3", "key: invalid UTF-8 at byte 4"},
+      {long_key, "key: 201 bytes, at most 200"},
+  };
+  memset(long_key, 'k', 201);
+  long_key[201] = '\0';
+  tmp_setup();
+  j = jopen();
+  set_setting_ok(j, "kept", "value");
+  before = snapshot();
+  for (k = 0; k < ARRAY_LEN(keys); k++) {
+    ck_assert_msg(tsesim_journal_set(j, keys[k].key, "v") == TSESIM_E_INVAL, "set, key %lu",
+                  (unsigned long)k);
+    ck_assert_str_eq(tsesim_journal_errmsg(j), keys[k].msg);
+    ck_assert_msg(tsesim_journal_set(j, keys[k].key, NULL) == TSESIM_E_INVAL, "remove, key %lu",
+                  (unsigned long)k);
+    ck_assert_str_eq(tsesim_journal_errmsg(j), keys[k].msg);
+    v = (char *)"unset";
+    ck_assert_msg(tsesim_journal_get(j, keys[k].key, &v) == TSESIM_E_INVAL, "get, key %lu",
+                  (unsigned long)k);
+    ck_assert_ptr_null(v);
+    ck_assert_str_eq(tsesim_journal_errmsg(j), keys[k].msg);
+  }
+  /* values: at most 64 KiB of UTF-8; the message names the key */
+  big = malloc(65538);
+  memset(big, 'v', 65537);
+  big[65537] = '\0';
+  ck_assert_int_eq(tsesim_journal_set(j, "kept", big), TSESIM_E_INVAL);
+  ck_assert_str_eq(tsesim_journal_errmsg(j),
+                   "setting \"kept\": value of 65537 bytes, at most 65536");
+  ck_assert_int_eq(tsesim_journal_set(j, "kept", "ok\xFF"), TSESIM_E_INVAL);
+  ck_assert_str_eq(tsesim_journal_errmsg(j), "setting \"kept\": value not UTF-8 at byte 3");
+  after = snapshot();
+  ck_assert_str_eq(after, before);
+  free(after);
+  /* the longest value is kept whole */
+  big[65536] = '\0';
+  set_setting_ok(j, "big", big);
+  v = get_ok(j, "big");
+  ck_assert_str_eq(v, big);
+  tsesim_free(v);
+  /* NULL handles and outputs */
+  ck_assert_int_eq(tsesim_journal_set(NULL, "k", "v"), TSESIM_E_INVAL);
+  v = (char *)"unset";
+  ck_assert_int_eq(tsesim_journal_get(NULL, "k", &v), TSESIM_E_INVAL);
+  ck_assert_ptr_null(v);
+  ck_assert_int_eq(tsesim_journal_get(j, "kept", NULL), TSESIM_E_INVAL);
+  ck_assert_str_eq(tsesim_journal_errmsg(j), "out is NULL");
+  expect_setting(j, "kept", "value");
+  free(big);
+  free(before);
+  tsesim_journal_close(j);
+  tmp_teardown();
+}
+END_TEST
+
+/* ---- tsesim_job_record: a job recorded without a client ---- */
+
+/* A new job: its rows and queued chunks; the same again: OK, and a chunk
+ * found "sending" becomes unknown; another request, chunk size or options
+ * version: TSESIM_E_INVAL with the message, and nothing changed. */
+START_TEST(test_job_record) {
+  tsesim_journal *j;
+  tsesim_request *req = make_req("Acme", "Gold", 25), *other;
+  tsesim_job_options o = TSESIM_JOB_OPTIONS_INIT;
+  tsesim__job_rec rec;
+  tsesim__chunk_change c = {1, TSESIM__CHUNK_SENDING, NULL, 0, NULL};
+  char *before, *after;
+  tmp_setup();
+  j = jopen();
+  o.chunk_size = 10;
+  ck_assert_int_eq(tsesim_job_record(j, "J", req, &o), TSESIM_OK);
+  ck_assert_str_eq(tsesim_journal_errmsg(j), "");
+  ck_assert_int_eq(path_int("SELECT count(*) FROM device WHERE job = 1"), 25);
+  ck_assert_int_eq(path_int("SELECT count(*) FROM chunk WHERE job = 1 AND state = 'queued'"), 3);
+  ck_assert_int_eq(path_int("SELECT chunk_size FROM job WHERE name = 'J'"), 10);
+  /* the same job again, with its chunk size or 0 */
+  ck_assert_int_eq(tsesim_job_record(j, "J", req, &o), TSESIM_OK);
+  o.chunk_size = 0;
+  ck_assert_int_eq(tsesim_job_record(j, "J", req, &o), TSESIM_OK);
+  begin_ok(j, "J", req, 0, &rec);
+  expect_states(j, &rec, "qqq");
+  /* a chunk cut off while being sent becomes unknown, as at a submit */
+  set_ok(j, &rec, &c, 1);
+  ck_assert_int_eq(tsesim_job_record(j, "J", req, NULL), TSESIM_OK);
+  expect_states(j, &rec, "quq");
+
+  before = snapshot();
+  other = make_req("Other", "Gold", 25);
+  ck_assert_int_eq(tsesim_job_record(j, "J", other, NULL), TSESIM_E_INVAL);
+  ck_assert_str_eq(tsesim_journal_errmsg(j),
+                   "job \"J\" was recorded for account \"Acme\", not \"Other\"");
+  tsesim_request_free(other);
+  other = make_req_from("Acme", "Gold", 25, 2);
+  ck_assert_int_eq(tsesim_job_record(j, "J", other, NULL), TSESIM_E_INVAL);
+  ck_assert_str_eq(tsesim_journal_errmsg(j),
+                   "job \"J\" was recorded with other rows (the device file changed): line 1 "
+                   "differs");
+  tsesim_request_free(other);
+  o.chunk_size = 5;
+  ck_assert_int_eq(tsesim_job_record(j, "J", req, &o), TSESIM_E_INVAL);
+  ck_assert_str_eq(tsesim_journal_errmsg(j), "job \"J\" was recorded with chunk size 10, not 5");
+  o.chunk_size = 10001;
+  ck_assert_int_eq(tsesim_job_record(j, "J", req, &o), TSESIM_E_INVAL);
+  ck_assert_str_eq(tsesim_journal_errmsg(j), "chunk size 10001: at most 10000");
+  o.chunk_size = 10;
+  o.version = TSESIM_JOB_OPTIONS_VERSION + 1;
+  ck_assert_int_eq(tsesim_job_record(j, "J", req, &o), TSESIM_E_INVAL);
+  ck_assert_str_eq(tsesim_journal_errmsg(j), "job: options version 3: this library knows 1..2");
+  o.version = 0;
+  ck_assert_int_eq(tsesim_job_record(j, "J", req, &o), TSESIM_E_INVAL);
+  ck_assert_str_eq(tsesim_journal_errmsg(j), "job: options version 0: this library knows 1..2");
+  ck_assert_int_eq(tsesim_job_record(j, "", req, NULL), TSESIM_E_INVAL);
+  ck_assert_str_eq(tsesim_journal_errmsg(j), "job name: empty");
+  ck_assert_int_eq(tsesim_job_record(j, NULL, req, NULL), TSESIM_E_INVAL);
+  ck_assert_str_eq(tsesim_journal_errmsg(j), "job name: NULL");
+  ck_assert_int_eq(tsesim_job_record(j, "J", NULL, NULL), TSESIM_E_INVAL);
+  ck_assert_str_eq(tsesim_journal_errmsg(j), "req is NULL");
+  ck_assert_int_eq(tsesim_job_record(NULL, "J", req, NULL), TSESIM_E_INVAL);
+  after = snapshot();
+  ck_assert_str_eq(after, before);
+  free(after);
+  free(before);
+  /* version 1 options are read as version 1 */
+  o.version = 1;
+  ck_assert_int_eq(tsesim_job_record(j, "J", req, &o), TSESIM_OK);
+  tsesim_journal_close(j);
+  tsesim_request_free(req);
+  tmp_teardown();
+}
+END_TEST
+
 /* ---- allocation failure ---- */
 
 /* Our allocations, one by one, over open + job_begin + chunks_set. */
@@ -950,6 +1171,135 @@ START_TEST(test_alloc_sqlite) {
 }
 END_TEST
 
+/* Our allocations, one by one, over tsesim_journal_set and _get: the copy
+ * that get returns is the one; a failed get leaves *out NULL. */
+START_TEST(test_alloc_settings_ours) {
+  tsesim_journal *j;
+  char *v = NULL;
+  tmp_setup();
+  j = jopen();
+  TT_FAIL_EACH_ALLOC(
+      {
+        rc = tsesim_journal_set(j, "listener.password", "s3cret");
+        if (!rc) rc = tsesim_journal_get(j, "listener.password", &v);
+        if (rc) ck_assert_str_eq(tsesim_journal_errmsg(j), "out of memory");
+      },
+      v == NULL,
+      {
+        ck_assert_str_eq(v, "s3cret");
+        tsesim_free(v);
+      });
+  tsesim_journal_close(j);
+  tmp_teardown();
+}
+END_TEST
+
+/* Our allocations, one by one, over open + tsesim_job_record. */
+START_TEST(test_alloc_record_ours) {
+  tsesim_request *req = make_req("Acme", "Gold", 5);
+  tsesim_job_options o = TSESIM_JOB_OPTIONS_INIT;
+  tsesim_journal *j = NULL;
+  tsesim__job_rec rec;
+  tmp_setup();
+  o.chunk_size = 2;
+  TT_FAIL_EACH_ALLOC(
+      {
+        rm_db(path);
+        rc = tsesim_journal_open(&j, path, NULL);
+        if (!rc) rc = tsesim_job_record(j, "a", req, &o);
+        if (rc) {
+          tsesim_journal_close(j);
+          j = NULL;
+        }
+      },
+      j == NULL,
+      {
+        begin_ok(j, "a", req, 0, &rec);
+        expect_states(j, &rec, "qqq");
+        tsesim_journal_close(j);
+      });
+  tsesim_request_free(req);
+  tmp_teardown();
+}
+END_TEST
+
+/* SQLite's allocations, one by one, over open + set + get + close of an
+ * existing journal: every failure is TSESIM_E_NOMEM or TSESIM_E_JOURNAL, the
+ * setting holds its old value or its new one, never a part, and SQLite's
+ * memory all comes back. */
+START_TEST(test_alloc_settings_sqlite) {
+  sqlite3_mem_methods m;
+  tsesim_journal *j;
+  long n, nomem = 0, journal = 0;
+  char buf[64];
+  tmp_setup();
+  j = jopen();
+  set_setting_ok(j, "k", "old");
+  tsesim_journal_close(j);
+  ck_assert_int_eq(sqlite3_shutdown(), SQLITE_OK);
+  ck_assert_int_eq(sqlite3_config(SQLITE_CONFIG_GETMALLOC, &sq_orig), SQLITE_OK);
+  m = sq_orig;
+  m.xMalloc = sq_malloc;
+  m.xRealloc = sq_realloc;
+  ck_assert_int_eq(sqlite3_config(SQLITE_CONFIG_MALLOC, &m), SQLITE_OK);
+  ck_assert_int_eq(sqlite3_initialize(), SQLITE_OK);
+
+  for (n = 1; n < 100000; n++) {
+    char *v = NULL;
+    tsesim_code rc;
+    long long used0 = sqlite3_memory_used();
+    j = NULL;
+    sq_count = 0;
+    sq_failed = 0;
+    sq_fail_at = n;
+    rc = tsesim_journal_open(&j, path, NULL);
+    if (!rc) rc = tsesim_journal_set(j, "k", "new");
+    if (!rc) rc = tsesim_journal_get(j, "k", &v);
+    if (rc) ck_assert_ptr_null(v);
+    tsesim_journal_close(j);
+    sq_fail_at = 0;
+    ck_assert_int_eq(sqlite3_memory_used(), used0);
+    if (!sq_failed) {
+      ck_assert_msg(rc == TSESIM_OK, "run %ld: no failure injected but %s", n,
+                    tsesim_code_name(rc));
+      ck_assert_str_eq(v, "new");
+      tsesim_free(v);
+      break;
+    }
+    if (rc == TSESIM_OK) { /* SQLite recovered from it by itself */
+      ck_assert_str_eq(v, "new");
+    } else {
+      ck_assert_msg(rc == TSESIM_E_NOMEM || rc == TSESIM_E_JOURNAL, "allocation %ld: %s", n,
+                    tsesim_code_name(rc));
+      if (rc == TSESIM_E_NOMEM)
+        nomem++;
+      else
+        journal++;
+    }
+    tsesim_free(v);
+    path_text("SELECT group_concat(value) FROM meta WHERE key = 'k'", buf, sizeof buf);
+    ck_assert_msg(!strcmp(buf, "old") || !strcmp(buf, "new"), "allocation %ld: k is \"%s\"", n,
+                  buf);
+    {
+      sqlite3 *db = raw_open(path);
+      raw_exec(db, "UPDATE meta SET value = 'old' WHERE key = 'k'");
+      sqlite3_close(db);
+    }
+  }
+  ck_assert_int_gt(n, 10);
+  ck_assert_int_gt(nomem + journal, 0);
+  printf(
+      "check_journal: settings: %ld SQLite allocations failed in turn: %ld TSESIM_E_NOMEM, %ld "
+      "TSESIM_E_JOURNAL, the rest recovered\n",
+      n - 1, nomem, journal);
+
+  ck_assert_int_eq(sqlite3_shutdown(), SQLITE_OK);
+  ck_assert_int_eq(sqlite3_config(SQLITE_CONFIG_MALLOC, &sq_orig), SQLITE_OK);
+  ck_assert_int_eq(sqlite3_initialize(), SQLITE_OK);
+  tmp_teardown();
+}
+END_TEST
+
 /* ---- a million devices ---- */
 
 static double now_s(void) {
@@ -1025,8 +1375,14 @@ static Suite *journal_suite(void) {
   tcase_add_test(tc, test_rollback_half_way);
   tcase_add_test(tc, test_locked);
   tcase_add_test(tc, test_two_large_jobs);
+  tcase_add_test(tc, test_settings_round_trip);
+  tcase_add_test(tc, test_settings_bad);
+  tcase_add_test(tc, test_job_record);
   tcase_add_test(tc, test_alloc_ours);
   tcase_add_test(tc, test_alloc_sqlite);
+  tcase_add_test(tc, test_alloc_settings_ours);
+  tcase_add_test(tc, test_alloc_record_ours);
+  tcase_add_test(tc, test_alloc_settings_sqlite);
   tcase_set_timeout(tc, 300);
   suite_add_tcase(s, tc);
   tcase_add_test(big, test_million);

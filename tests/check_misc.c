@@ -22,11 +22,12 @@ static const struct {
     {TSESIM_E_RATE_LIMITED, "TSESIM_E_RATE_LIMITED"},
     {TSESIM_E_UNKNOWN_OUTCOME, "TSESIM_E_UNKNOWN_OUTCOME"},
     {TSESIM_E_JOURNAL, "TSESIM_E_JOURNAL"},
+    {TSESIM_E_CANCELLED, "TSESIM_E_CANCELLED"},
 };
 #define N_CODES (sizeof codes / sizeof codes[0])
 
 START_TEST(test_code_table) {
-  /* Values are the documented ABI: 0..13 in order. */
+  /* Values are the documented ABI: 0..14 in order. */
   ck_assert_int_eq(codes[_i].code, _i);
   ck_assert_str_eq(tsesim_code_name(codes[_i].code), codes[_i].name);
   ck_assert_ptr_nonnull(tsesim_strerror(codes[_i].code));
