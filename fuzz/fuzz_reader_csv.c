@@ -4,7 +4,8 @@
  * Input: one selector byte, then the file's bytes (not NUL-terminated: the
  * fuzzer's buffer ends where the file ends, so AddressSanitizer sees any
  * read past it). Selector bit 0 turns check-digit verification off, bit 1
- * puts a device in the request first.
+ * puts a device in the request first, bits 2-4 choose the block size of the
+ * streamed read (1 to 7 bytes, or 64 KiB), bit 5 a pipe or a file for it.
  *
  * The file is also read here by a reference reader, written from
  * tsesim_rows_parse_csv(3) and CLI.md "Device files" and independently of
@@ -15,14 +16,21 @@
  * of the file (cell counts, repeated eids, text after a quote), the exact
  * reason; device indexes in order after those already in the request, and
  * the request's count. On failure *out is NULL and the request holds what
- * it held. Any mismatch traps.
+ * it held.
+ *
+ * The same bytes are also read through a pipe (or a file) in small blocks
+ * (tsesim__rows_read_fd), so that records, quoted newlines and UTF-8
+ * sequences cross blocks everywhere: the code, errbuf, every row and the
+ * request must be what the whole parse gave. Any mismatch traps.
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fuzz_ids.h"
+#include "tsesim_int.h" /* tsesim__rows_read_fd */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -207,6 +215,91 @@ static void header(ref *r, size_t n, int dups_only, size_t col[3], char *err) {
 
 static volatile size_t sink;
 
+/* ---- whole and streamed agree ---- */
+
+static int same_str(const char *a, const char *b) {
+  return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+/* A descriptor reading file[0, len) to its end: a pipe when it fits in the
+ * pipe's buffer and as_pipe, else an unlinked temporary file. */
+static int data_fd(const uint8_t *file, size_t len, int as_pipe) {
+  size_t off = 0;
+  int fd, fds[2];
+  if (as_pipe && len <= 65536) {
+    FUZZ_CHECK(pipe(fds) == 0);
+    while (off < len) {
+      ssize_t w = write(fds[1], file + off, len - off);
+      FUZZ_CHECK(w > 0);
+      off += (size_t)w;
+    }
+    close(fds[1]);
+    return fds[0];
+  }
+  {
+    FILE *f = tmpfile();
+    FUZZ_CHECK(f != NULL);
+    FUZZ_CHECK(len == 0 || fwrite(file, 1, len, f) == len);
+    FUZZ_CHECK(fflush(f) == 0);
+    fd = dup(fileno(f));
+    FUZZ_CHECK(fd >= 0);
+    fclose(f);
+    FUZZ_CHECK(lseek(fd, 0, SEEK_SET) == 0);
+    return fd;
+  }
+}
+
+/* The streamed read of the same bytes against the whole parse's result. */
+static void check_streamed(const uint8_t *file, size_t len, int checksums, int pre, size_t block,
+                           int as_pipe, tsesim_code rc, const tsesim_rows *rows, const char *errbuf,
+                           const tsesim_request *req) {
+  char errbuf2[TSESIM_ERRBUF_SIZE];
+  tsesim_request *req2 = NULL;
+  tsesim_rows *rows2 = (tsesim_rows *)&sink;
+  char *j1 = NULL, *j2 = NULL;
+  size_t i, l1 = 0, l2 = 0;
+  tsesim_code rc2;
+  int fd = data_fd(file, len, as_pipe);
+
+  FUZZ_CHECK(tsesim_request_new(&req2, "Acme") == TSESIM_OK);
+  FUZZ_CHECK(tsesim_request_set_verify_checksums(req2, checksums) == TSESIM_OK);
+  if (pre) {
+    static const tsesim_device_id one[2] = {
+        {TSESIM_ID_EID, "89049032123451234512345678901235", NULL},
+        {TSESIM_ID_IMEI, "490154203237518", NULL}};
+    FUZZ_CHECK(tsesim_request_add_device(req2, one, 2) == TSESIM_OK);
+  }
+  memset(errbuf2, 0xAA, sizeof errbuf2);
+  rc2 = tsesim__rows_read_fd(&rows2, req2, fd, "-", errbuf2, block, NULL);
+  close(fd);
+  FUZZ_CHECK(rc2 == rc);
+  FUZZ_CHECK(strcmp(tsesim_request_errmsg(req2), tsesim_request_errmsg(req)) == 0);
+  FUZZ_CHECK(tsesim_request_device_count(req2) == tsesim_request_device_count(req));
+  if (rc != TSESIM_OK) {
+    FUZZ_CHECK(rows2 == NULL && strcmp(errbuf2, errbuf) == 0);
+  } else {
+    FUZZ_CHECK(rows2 != NULL);
+    FUZZ_CHECK(tsesim_rows_count(rows2) == tsesim_rows_count(rows));
+    FUZZ_CHECK(tsesim_rows_rejected(rows2) == tsesim_rows_rejected(rows));
+    for (i = 0; i < tsesim_rows_count(rows); i++) {
+      /* Different rows: each row lasts until the next get on its own rows. */
+      const tsesim_row *a = tsesim_rows_get(rows, i), *b = tsesim_rows_get(rows2, i);
+      FUZZ_CHECK(a && b && a->line == b->line && a->device == b->device);
+      FUZZ_CHECK(same_str(a->eid, b->eid) && same_str(a->iccid, b->iccid) &&
+                 same_str(a->imei, b->imei) && same_str(a->error, b->error));
+    }
+    if (tsesim_request_device_count(req) > 0) {
+      FUZZ_CHECK(tsesim_request_to_json(&j1, &l1, req) == TSESIM_OK);
+      FUZZ_CHECK(tsesim_request_to_json(&j2, &l2, req2) == TSESIM_OK);
+      FUZZ_CHECK(l1 == l2 && memcmp(j1, j2, l1) == 0);
+      tsesim_free(j1);
+      tsesim_free(j2);
+    }
+    tsesim_rows_free(rows2);
+  }
+  tsesim_request_free(req2);
+}
+
 static void same_cell(const char *got, const rrec *rec, size_t col) {
   const char *want = col < rec->n && rec->cells[col].s[0] ? rec->cells[col].s : NULL;
   if (!want) {
@@ -221,7 +314,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char errbuf[TSESIM_ERRBUF_SIZE], want_err[TSESIM_ERRBUF_SIZE] = "", why[TSESIM_ERRBUF_SIZE];
   tsesim_request *req = NULL;
   tsesim_rows *rows = (tsesim_rows *)&sink; /* must become NULL on failure */
-  int checksums, pre;
+  int checksums, pre, as_pipe;
+  size_t block;
   const uint8_t *file, *body;
   size_t len, blen, n0, col[3], i, j, k, n_data = 0, dev;
   ref r;
@@ -230,6 +324,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 1) return 0;
   checksums = !(data[0] & 1);
   pre = (data[0] & 2) != 0;
+  block = (size_t)(data[0] >> 2) & 7;
+  block = block ? block : 65536;
+  as_pipe = !(data[0] & 32);
   file = data + 1;
   len = size - 1;
   FUZZ_CHECK(tsesim_request_new(&req, "Acme") == TSESIM_OK);
@@ -244,6 +341,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
   memset(errbuf, 0xAA, sizeof errbuf);
   rc = tsesim_rows_parse_csv(&rows, req, (const char *)file, len, errbuf);
+  check_streamed(file, len, checksums, pre, block, as_pipe, rc, rows, errbuf, req);
 
   /* What the manual says should have happened. */
   memset(&r, 0, sizeof r);
@@ -280,11 +378,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     dev = n0;
     for (i = 1, j = 0; i < r.n; i++) {
       const rrec *rec = &r.recs[i];
-      const tsesim_row *row;
+      const tsesim_row *got;
+      tsesim_row cur, *row = &cur;
+      char *cells[4];
       size_t stray = (size_t)-1;
       if (blank(rec)) continue;
-      row = tsesim_rows_get(rows, j++);
-      FUZZ_CHECK(row != NULL && row->line == rec->line);
+      got = tsesim_rows_get(rows, j++);
+      FUZZ_CHECK(got != NULL && got->line == rec->line);
+      /* A row lasts until the next tsesim_rows_get on its rows, and the
+       * search for a repeated eid below gets others: a copy. */
+      cur = *got;
+      cells[0] = cur.eid ? strdup(cur.eid) : NULL;
+      cells[1] = cur.iccid ? strdup(cur.iccid) : NULL;
+      cells[2] = cur.imei ? strdup(cur.imei) : NULL;
+      cells[3] = cur.error ? strdup(cur.error) : NULL;
+      FUZZ_CHECK(!cur.eid == !cells[0] && !cur.iccid == !cells[1] && !cur.imei == !cells[2] &&
+                 !cur.error == !cells[3]);
+      cur.eid = cells[0];
+      cur.iccid = cells[1];
+      cur.imei = cells[2];
+      cur.error = cells[3];
       same_cell(row->eid, rec, col[0]);
       same_cell(row->iccid, rec, col[1]);
       same_cell(row->imei, rec, col[2]);
@@ -329,6 +442,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       } else {
         FUZZ_CHECK(row->device == dev++);
       }
+      for (k = 0; k < 4; k++) free(cells[k]);
     }
     FUZZ_CHECK(tsesim_rows_get(rows, j) == NULL);
     FUZZ_CHECK(tsesim_rows_rejected(rows) == n_rejected);

@@ -314,15 +314,30 @@ typedef struct tsesim_row {
  */
 TSESIM_EXTERN tsesim_code tsesim_rows_parse_csv(tsesim_rows **out, tsesim_request *req,
                                                 const char *data, size_t len, char *errbuf);
-/** As tsesim_rows_parse_csv, reading the file at path. An unreadable file
- * is TSESIM_E_INVAL, errbuf naming the path and the system's reason. */
+/** As tsesim_rows_parse_csv, reading the file at path (opened, read to its
+ * end as tsesim_rows_read_csv_fd does, closed). An unreadable file is
+ * TSESIM_E_INVAL, errbuf naming the path and the system's reason. */
 TSESIM_EXTERN tsesim_code tsesim_rows_read_csv(tsesim_rows **out, tsesim_request *req,
                                                const char *path, char *errbuf);
+/** As tsesim_rows_parse_csv, reading the open descriptor fd (a file, a pipe,
+ * standard input) to its end in blocks of 64 KiB: the file is never held
+ * whole, only the record being read. fd is not closed. name (or NULL: "fd N")
+ * stands for the file in errbuf when reading fails: `name: the system's
+ * reason`; content errors are `line N: why` as for tsesim_rows_parse_csv.
+ * Since 0.2.0. */
+TSESIM_EXTERN tsesim_code tsesim_rows_read_csv_fd(tsesim_rows **out, tsesim_request *req, int fd,
+                                                  const char *name, char *errbuf);
 /** Number of data rows, valid and rejected; 0 for NULL. */
 TSESIM_EXTERN size_t tsesim_rows_count(const tsesim_rows *rows);
 /** Number of rejected rows; 0 for NULL. */
 TSESIM_EXTERN size_t tsesim_rows_rejected(const tsesim_rows *rows);
-/** Row i (0-based, file order), borrowed until rows is freed; NULL when out of range. */
+/** Row i (0-based, file order); NULL when out of range. The row and its
+ * strings are borrowed until the next tsesim_rows_get on the same rows, or
+ * tsesim_rows_free: copy what must outlive that. A valid row's cells are
+ * made from its device in the request, so the request the rows were read
+ * into must outlive the rows and keep its devices (tsesim_request_free
+ * after tsesim_rows_free). Since the row is made anew on each call, one
+ * thread at a time may call this on given rows. */
 TSESIM_EXTERN const tsesim_row *tsesim_rows_get(const tsesim_rows *rows, size_t i);
 TSESIM_EXTERN void tsesim_rows_free(tsesim_rows *rows); /* NULL ok */
 

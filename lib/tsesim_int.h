@@ -135,6 +135,14 @@ struct tsesim_request {
  * the request back as it found it. */
 void tsesim__request_truncate(tsesim_request *req, size_t n);
 
+/* ---- reader_csv.c ---- */
+/* tsesim_rows_read_csv_fd reading at most block bytes at a time (0: its
+ * 64 KiB): tests and the fuzz target pass 1..7 so that records, quotes and
+ * UTF-8 sequences cross blocks everywhere. peak (or NULL) gets the largest
+ * buffer the read held, in bytes. */
+tsesim_code tsesim__rows_read_fd(tsesim_rows **out, tsesim_request *req, int fd, const char *name,
+                                 char *errbuf, size_t block, size_t *peak);
+
 /* ---- journal.c: the SQLite journal (tsesim-journal(5)) ---- */
 #define TSESIM__JOURNAL_VERSION 2 /* PRAGMA user_version of the schema this library writes */
 typedef enum tsesim__chunk_state {

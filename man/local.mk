@@ -40,6 +40,7 @@ dist_man_MANS = \
 	man/tsesim_client_last_error.3 \
 	man/tsesim_rows_parse_csv.3 \
 	man/tsesim_rows_read_csv.3 \
+	man/tsesim_rows_read_csv_fd.3 \
 	man/tsesim_rows_count.3 \
 	man/tsesim_rows_rejected.3 \
 	man/tsesim_rows_get.3 \

@@ -289,7 +289,7 @@ START_TEST(test_rows_recorded_and_resumed) {
   tsesim_rows *rows, *rows2;
   want_row want[FILE_ROWS];
   const tsesim_row *r;
-  char bad2[16], moved[2100];
+  char bad2[16], moved[2100], why3[TSESIM_ERRBUF_SIZE];
   size_t i;
 
   env_start(&e);
@@ -302,7 +302,9 @@ START_TEST(test_rows_recorded_and_resumed) {
   ck_assert_ptr_nonnull(r->error);
   ck_assert_msg(strstr(r->error, "imei") && strstr(r->error, "check digit"),
                 "line 3 rejected for \"%s\"", r->error);
-  file_want(&f, r->error, want);
+  /* a row lasts until the next tsesim_rows_get: its reason is copied */
+  snprintf(why3, sizeof why3, "%s", r->error);
+  file_want(&f, why3, want);
 
   expect_rc(&e, "first", submit(&e, "fleet", req, rows), TSESIM_OK);
   ck_assert_uint_eq(e.progress_devices, FILE_DEVICES);
@@ -448,12 +450,16 @@ START_TEST(test_all_rows_rejected) {
   ck_assert_msg(strstr(tsesim_rows_get(rows, 0)->error, "eid") != NULL, "line 2: %s",
                 tsesim_rows_get(rows, 0)->error);
   {
-    const want_row w[4] = {
-        {2, bad_eid, d[0].iccid, d[0].imei, -1, tsesim_rows_get(rows, 0)->error},
+    /* a row lasts until the next tsesim_rows_get: the reasons are copied */
+    char why2[TSESIM_ERRBUF_SIZE], why6[TSESIM_ERRBUF_SIZE];
+    want_row w[4] = {
+        {2, bad_eid, d[0].iccid, d[0].imei, -1, why2},
         {4, d[1].eid, NULL, NULL, -1, "1 cell, the header has 3"},
         {5, d[1].eid, d[1].iccid, d[1].imei, -1, "4 cells, the header has 3"},
-        {6, d[2].eid, NULL, NULL, -1, tsesim_rows_get(rows, 3)->error},
+        {6, d[2].eid, NULL, NULL, -1, why6},
     };
+    snprintf(why2, sizeof why2, "%s", tsesim_rows_get(rows, 0)->error);
+    snprintf(why6, sizeof why6, "%s", tsesim_rows_get(rows, 3)->error);
     expect_rc(&e, "all rejected", submit(&e, "none", req, rows), TSESIM_OK);
     expect_job(&e, "none", 2, 0, 4);
     expect_chunks(&e, "none", "");

@@ -90,7 +90,7 @@ int cli_read_devices(const char *file, const char *account, const char *plan, ts
     goto fail;
   }
   if (strcmp(file, "-") == 0)
-    rc = tsesim_rows_read_csv(rows, *req, "/dev/stdin", err); /* until the fd reader lands */
+    rc = tsesim_rows_read_csv_fd(rows, *req, 0, "-", err);
   else
     rc = tsesim_rows_read_csv(rows, *req, file, err);
   if (rc != TSESIM_OK) {
