@@ -72,15 +72,6 @@ static void cleanup(void) {
 
 /* ---- the simulator's counters ---- */
 
-static size_t write_mem(char *p, size_t size, size_t n, void *u) {
-  char *buf = u;
-  size_t have = strlen(buf), add = size * n;
-  if (have + add >= 4096) add = 4095 - have;
-  memcpy(buf + have, p, add);
-  buf[have + add] = '\0';
-  return size * n;
-}
-
 static CURL *stats_easy;
 
 static long sim_stat(const char *key) {
@@ -88,7 +79,7 @@ static long sim_stat(const char *key) {
   const char *p;
   snprintf(url, sizeof url, "%s/_sim/stats", base);
   curl_easy_setopt(stats_easy, CURLOPT_URL, url);
-  curl_easy_setopt(stats_easy, CURLOPT_WRITEFUNCTION, write_mem);
+  curl_easy_setopt(stats_easy, CURLOPT_WRITEFUNCTION, sim_stats_write);
   curl_easy_setopt(stats_easy, CURLOPT_WRITEDATA, out);
   curl_easy_setopt(stats_easy, CURLOPT_NOSIGNAL, 1L);
   if (curl_easy_perform(stats_easy) != CURLE_OK) die("GET /_sim/stats failed");

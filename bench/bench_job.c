@@ -209,15 +209,6 @@ static void cleanup(void) {
   remove(dir);
 }
 
-static size_t write_mem(char *p, size_t size, size_t n, void *u) {
-  char *buf = u;
-  size_t have = strlen(buf), add = size * n;
-  if (have + add >= 4096) add = 4095 - have;
-  memcpy(buf + have, p, add);
-  buf[have + add] = '\0';
-  return size * n;
-}
-
 /* A counter of the simulator's /_sim/stats, such as "eids_repeated". */
 static long sim_stat(const char *stats, const char *key) {
   char pat[64];
@@ -234,7 +225,7 @@ static void sim_stats(char out[4096]) {
   out[0] = '\0';
   snprintf(url, sizeof url, "%s/_sim/stats", base);
   curl_easy_setopt(e, CURLOPT_URL, url);
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_mem);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, sim_stats_write);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, out);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   if (curl_easy_perform(e) != CURLE_OK) die("GET /_sim/stats failed");
