@@ -15,16 +15,8 @@ import sys
 import tempfile
 import unittest
 
-from jobs_support import (
-    ACCOUNT,
-    CREDENTIALS,
-    DEVICES_CSV,
-    PACKAGE_DIR,
-    SRCDIR,
-    Sim,
-    layout_lines,
-    sim_path,
-)
+from jobs_support import ACCOUNT, CREDENTIALS, DEVICES_CSV, PACKAGE_DIR, SRCDIR, Sim, env
+from test_layout import c_layouts, mismatches
 
 import tsesim
 from tsesim import _native
@@ -173,7 +165,7 @@ class Jobs(TempDir, unittest.TestCase):
         cls.sim.close()
 
     def client(self):
-        return tsesim.Client(base_url=self.sim.base_url, **CREDENTIALS)
+        return tsesim.Client(base_url=self.sim.base, **CREDENTIALS)
 
     def devices(self):
         req = tsesim.Request(ACCOUNT)
@@ -335,15 +327,11 @@ class Layout(unittest.TestCase):
             "tsesim_device_status", "tsesim_callback_result", "tsesim_listener_options")
 
     def test_structs_match_the_compiler(self):
-        found = layout_lines()
-        self.assertIsNotNone(found, "TSESIM_LAYOUT is not set: run through tests/python.sh")
+        layouts = c_layouts()
+        mine = dict((name, _native.MIRRORED[name]) for name in self.MINE)
         for name in self.MINE:
-            cls = _native.MIRRORED[name]
-            self.assertIn(name, found, "%s: not printed by tests/py_layout.c" % name)
-            size, offsets = found[name]
-            self.assertEqual(ctypes.sizeof(cls), size, "%s: size" % name)
-            mine = {f[0]: getattr(cls, f[0]).offset for f in cls._fields_}
-            self.assertEqual(mine, offsets, "%s: fields and offsets" % name)
+            self.assertIn(name, layouts, "tests/py_layout.c does not print %s" % name)
+        self.assertEqual(mismatches(dict((n, layouts[n]) for n in self.MINE), mine), [])
 
 
 class ExampleJob(TempDir, unittest.TestCase):
@@ -352,13 +340,13 @@ class ExampleJob(TempDir, unittest.TestCase):
     def test_25000_devices(self):
         csv = self.path("devices.csv")
         with open(csv, "wb") as f:
-            subprocess.run([sim_path(), "--make-devices", "25000", "--bad-rows", "5",
+            subprocess.run([env("TSESIM_SIM"), "--make-devices", "25000", "--bad-rows", "5",
                             "--failing", "5", "--warning", "5"], stdout=f,
                            stderr=subprocess.DEVNULL, check=True)
         sim = Sim("--redelivery-interval", "1")
         try:
             env = dict(os.environ)
-            env.update(TSESIM_BASE_URL=sim.base_url, TSESIM_CLIENT_ID="sim-key",
+            env.update(TSESIM_BASE_URL=sim.base, TSESIM_CLIENT_ID="sim-key",
                        TSESIM_CLIENT_SECRET="sim-secret", TSESIM_USERNAME="sim-user",
                        TSESIM_PASSWORD="sim-pass",
                        PYTHONPATH=PACKAGE_DIR + os.pathsep + env.get("PYTHONPATH", ""))
