@@ -6,7 +6,6 @@ layout of the structs this part mirrors, and examples/python/job.py on
 25,000 generated devices.
 """
 
-import ctypes
 import io
 import os
 import shutil

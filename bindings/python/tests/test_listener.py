@@ -3,8 +3,6 @@ tools/tsesim-sim, hooks that raise, what a hook may not do, its options and
 answers, and that its hooks are dropped once it stops."""
 
 import gc
-import json
-import logging
 import os
 import shutil
 import socket

@@ -23,7 +23,6 @@ stop a job cleanly: the package always asks Python whether to stop at least
 once a second while a job runs, so a pending signal is seen there.
 """
 
-import ctypes
 import logging
 import os
 import threading
