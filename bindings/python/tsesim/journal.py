@@ -627,6 +627,8 @@ class Journal(object):
     def close(self):
         """Closes the journal; safe to call more than once."""
         with self._lock:
+            if not self._ptr:
+                return
             self._writable("close")
             ptr, self._ptr = self._ptr, None
             if ptr:
