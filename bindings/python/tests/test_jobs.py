@@ -347,15 +347,15 @@ class ExampleJob(TempDir, unittest.TestCase):
                            stderr=subprocess.DEVNULL, check=True)
         sim = Sim("--redelivery-interval", "1")
         try:
-            env = dict(os.environ)
-            env.update(TSESIM_BASE_URL=sim.base, TSESIM_CLIENT_ID="sim-key",
-                       TSESIM_CLIENT_SECRET="sim-secret", TSESIM_USERNAME="sim-user",
-                       TSESIM_PASSWORD="sim-pass",
-                       PYTHONPATH=PACKAGE_DIR + os.pathsep + env.get("PYTHONPATH", ""))
+            environ = dict(os.environ)
+            environ.update(TSESIM_BASE_URL=sim.base, TSESIM_CLIENT_ID="sim-key",
+                           TSESIM_CLIENT_SECRET="sim-secret", TSESIM_USERNAME="sim-user",
+                           TSESIM_PASSWORD="sim-pass",
+                           PYTHONPATH=PACKAGE_DIR + os.pathsep + environ.get("PYTHONPATH", ""))
             done = subprocess.run(
                 [sys.executable, os.path.join(SRCDIR, "examples", "python", "job.py"),
                  "--journal", self.path("job.db"), "--wait", "300", csv],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=600)
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environ, timeout=600)
             out = done.stdout.decode()
             err = done.stderr.decode()
             stats = sim.stats()
