@@ -3,6 +3,7 @@ tools/tsesim-sim, hooks that raise, what a hook may not do, its options and
 answers, and that its hooks are dropped once it stops."""
 
 import gc
+import logging
 import os
 import shutil
 import socket
@@ -210,6 +211,40 @@ class Options(unittest.TestCase):
                              per_ip_connections=8, timeout_s=5, memory_budget=1 << 24,
                              on_callback=None, log_fn=None, log_level=0) as listener:
             self.assertEqual(post(listener.url, SAMPLE)[0], 200)
+
+
+class Leaks(unittest.TestCase):
+    """300 listeners started, called back through a hook that raises, and
+    stopped keep the resident size flat, and leave no thread behind."""
+
+    def test_flat(self):
+        log = logging.getLogger("tsesim")
+        handler = logging.NullHandler()
+        log.addHandler(handler)
+        log.propagate = False
+        try:
+            def hook(cb, result):
+                raise ValueError("each time")
+
+            def cycle(n):
+                for _ in range(n):
+                    with tsesim.Listener(on_callback=hook) as listener:
+                        assert post(listener.url, SAMPLE)[0] == 200
+
+            threads = len(os.listdir("/proc/self/task"))  # the process's threads, C ones too
+            cycle(30)
+            gc.collect()
+            with open("/proc/self/statm") as f:
+                before = int(f.read().split()[1])
+            cycle(300)
+            gc.collect()
+            with open("/proc/self/statm") as f:
+                grown = (int(f.read().split()[1]) - before) * os.sysconf("SC_PAGE_SIZE")
+            self.assertLess(grown, 2 * 1024 * 1024, "grew %d bytes over 300 listeners" % grown)
+            self.assertEqual(len(os.listdir("/proc/self/task")), threads)
+        finally:
+            log.removeHandler(handler)
+            log.propagate = True
 
 
 if __name__ == "__main__":
