@@ -137,6 +137,9 @@ def run(args, journal, client, request, rows):
     try:
         journal.submit(client, args.job, request, rows=rows, chunk_size=args.chunk_size,
                        in_flight=args.in_flight, progress=progress)
+    except KeyboardInterrupt:  # Ctrl-C: the chunks on the wire were recorded first
+        print("job.py: interrupted; run it again to send the rest", file=sys.stderr)
+        return 3
     except (tsesim.AuthError, tsesim.JournalError, tsesim.InvalidInput, tsesim.NoMemory):
         raise
     except tsesim.Error as e:

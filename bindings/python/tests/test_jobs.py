@@ -10,9 +10,11 @@ import gc
 import io
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 from jobs_support import ACCOUNT, CREDENTIALS, DEVICES_CSV, PACKAGE_DIR, SRCDIR, Sim, env
@@ -384,6 +386,52 @@ class Leaks(TempDir, unittest.TestCase):
         gc.collect()
         grown = rss() - before
         self.assertLess(grown, self.BOUND, "grew %d bytes over %d cycles" % (grown, self.CYCLES))
+
+
+CTRL_C = r"""
+import sys, tsesim
+base, devices, path = sys.argv[1:]
+req = tsesim.Request("%s")
+rows = tsesim.read_devices(devices, req)
+with tsesim.Journal(path) as j, tsesim.Client(base_url=base, client_id="sim-key",
+        client_secret="sim-secret", username="sim-user", password="sim-pass") as client:
+    def progress(p):
+        if p.chunk is None and p.state is None and not progress.told:
+            progress.told = True
+            print("started", flush=True)
+    progress.told = False
+    try:
+        j.submit(client, "ctrl-c", req, rows=rows, chunk_size=1, in_flight=1, progress=progress)
+        print("not interrupted")
+    except KeyboardInterrupt:
+        c = j.count("ctrl-c")
+        print("interrupted queued %%d unknown %%d" %% (c.queued, c.unknown))
+""" % ACCOUNT
+
+
+class CtrlC(TempDir, unittest.TestCase):
+    """SIGINT during a job, in C with no Python callable running: the job
+    stops within about a second, chunks on the wire are recorded, nothing is
+    left unknown, and submit raises KeyboardInterrupt."""
+
+    def test_sigint_stops_the_job(self):
+        sim = Sim("--latency-ms", "300")
+        self.addCleanup(sim.close)
+        environ = dict(os.environ)
+        environ["PYTHONPATH"] = PACKAGE_DIR + os.pathsep + environ.get("PYTHONPATH", "")
+        child = subprocess.Popen(
+            [sys.executable, "-c", CTRL_C, sim.base, DEVICES_CSV, self.path("j.db")],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environ)
+        self.assertEqual(child.stdout.readline(), b"started\n")
+        time.sleep(0.8)  # login and a chunk or two, each 300 ms late
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=30)
+        self.assertEqual(child.returncode, 0, err)
+        words = out.decode().split()
+        self.assertEqual(words[:2], ["interrupted", "queued"], out + err)
+        self.assertGreater(int(words[2]), 0)
+        self.assertLess(int(words[2]), 7)
+        self.assertEqual(words[3:], ["unknown", "0"])
 
 
 class ExampleJob(TempDir, unittest.TestCase):

@@ -19,12 +19,15 @@ them never reaches C: it is logged through ``logging.getLogger("tsesim")``,
 the job stops as a stop callable would stop it (chunks on the wire finish and
 are recorded; no new chunk starts), and :meth:`Journal.submit` raises that
 exception once the C call has returned.  That makes Ctrl-C (KeyboardInterrupt)
-stop a job cleanly: the package always asks Python whether to stop at least
-once a second while a job runs, so a pending signal is seen there.
+stop a job cleanly: while a job runs on the main thread, SIGINT only marks
+the job to stop (the package asks whether to stop at least once a second),
+and the interrupted handler runs (raising KeyboardInterrupt) once the chunks
+on the wire are recorded.
 """
 
 import logging
 import os
+import signal
 import threading
 import time
 from ctypes import (
@@ -543,6 +546,40 @@ class DeviceStatus(_Record):
 # ---- the journal ----
 
 
+class _DeferSigint(object):
+    """While C runs a loop that calls Python hooks on this thread, SIGINT
+    only sets .pending, and the handler it replaced runs on exit.
+
+    Python raises KeyboardInterrupt at the first bytecode it runs after the
+    signal, which may be a hook's first line, outside its try, where ctypes
+    would print the exception and swallow it.  Only the main thread gets
+    signals, and only a Python-level handler (such as the default one that
+    raises KeyboardInterrupt) is deferred."""
+
+    def __init__(self):
+        self.pending = None
+        self._old = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            old = signal.getsignal(signal.SIGINT)
+            if callable(old):
+                self._old = old
+                signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def _handler(self, signum, frame):
+        self.pending = (signum, frame)
+
+    def __exit__(self, *exc):
+        old, self._old = self._old, None
+        if old is not None:
+            signal.signal(signal.SIGINT, old)
+            if self.pending is not None and exc[0] is None:
+                old(*self.pending)  # the default handler raises KeyboardInterrupt here
+        return False
+
+
 class _SubmitHooks(object):
     """The C hooks of one submit call, kept referenced for the whole call.
 
@@ -555,6 +592,7 @@ class _SubmitHooks(object):
         self.progress = progress
         self.stop = stop
         self.error = None
+        self.sigint = None  # the _DeferSigint of the call
         self.c_progress = PROGRESS_FN(self._on_progress) if progress is not None else PROGRESS_FN()
         # Always installed, so that a pending signal (Ctrl-C) is seen within a second.
         self.c_stop = STOP_FN(self._on_stop)
@@ -576,7 +614,7 @@ class _SubmitHooks(object):
 
     def _on_stop(self, payload):
         try:
-            if self.error is not None:
+            if self.error is not None or (self.sigint and self.sigint.pending):
                 return 1
             return 1 if self.stop is not None and self.stop() else 0
         except BaseException as e:  # never into C
@@ -737,6 +775,8 @@ class Journal(object):
         ThingSpace and about once a second.  Neither may use this client or
         change this journal.  An exception raised in either is logged, stops
         the job, and is raised here once the chunks on the wire are recorded.
+        Ctrl-C (SIGINT, on the main thread) stops the job the same way, and
+        KeyboardInterrupt is raised here; run it again to send the rest.
 
         Returns None when every chunk of the job is accepted.  Otherwise
         raises, in this order of precedence (the message sums the job up):
@@ -767,7 +807,8 @@ class Journal(object):
             ptr = self._writable("submit")
             self._busy = threading.get_ident()
             try:
-                rc = lib.tsesim_job_submit(cli, ptr, name, req, byref(opts))
+                with _DeferSigint() as hooks.sigint:  # Ctrl-C: stop, then KeyboardInterrupt
+                    rc = lib.tsesim_job_submit(cli, ptr, name, req, byref(opts))
             finally:
                 self._busy = None
             if hooks.error is not None:
@@ -827,7 +868,7 @@ class Journal(object):
                 return 1
 
         fn = DEVICE_FN(each)
-        with self._lock:
+        with self._lock, _DeferSigint():
             rc = lib.tsesim_job_devices(self._handle(), name, fn, None)
             if rc != _OK:
                 self._raise(rc)
