@@ -5,11 +5,15 @@ answers, and that its hooks are dropped once it stops."""
 import gc
 import logging
 import os
+import pathlib
 import shutil
 import socket
+import ssl
+import subprocess
 import tempfile
 import threading
 import unittest
+import urllib.request
 import weakref
 
 from jobs_support import ACCOUNT, CREDENTIALS, DEVICES_CSV, SAMPLE_CALLBACK, Sim, post
@@ -203,6 +207,33 @@ class Options(unittest.TestCase):
             with self.assertRaises(tsesim.TransportError) as cm:
                 tsesim.Listener(port=first.port)
             self.assertIn(str(first.port), cm.exception.message)
+
+    def test_https(self):
+        tmp = tempfile.mkdtemp(prefix="tsesim-pylistener-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert,
+                        "-days", "2", "-subj", "/CN=127.0.0.1", "-addext",
+                        "subjectAltName=IP:127.0.0.1"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        seen = []
+        with tsesim.Listener(tls_cert_file=pathlib.Path(cert), tls_key_file=key,
+                             on_callback=lambda cb, r: seen.append(cb.request_id)) as listener:
+            self.assertTrue(listener.url.startswith("https://127.0.0.1:"), listener.url)
+            context = ssl.create_default_context(cafile=cert)
+            req = urllib.request.Request(listener.url, data=SAMPLE, method="POST")
+            with urllib.request.urlopen(req, timeout=10, context=context) as r:
+                self.assertEqual(r.status, 200)
+            try:  # plain HTTP is not served
+                status = post(listener.url.replace("https:", "http:"), SAMPLE)[0]
+            except OSError:  # closed without an answer
+                status = None
+            self.assertNotEqual(status, 200)
+        self.assertEqual(seen, ["d1f08526-5443-4054-9a29-4456490ea9f8"])
+        with self.assertRaises(tsesim.TransportError) as cm:
+            tsesim.Listener(tls_cert_file=os.path.join(tmp, "missing.pem"), tls_key_file=key)
+        self.assertIn("missing.pem", cm.exception.message)
 
     def test_every_field_is_a_keyword(self):
         with tsesim.Listener(journal=None, address="127.0.0.1", port=0, path="/callbacks",
