@@ -100,6 +100,19 @@ class TestRaised(unittest.TestCase):
         self.assertEqual(cm.exception.code, "TSESIM_E_TRANSPORT")
         self.assertTrue(cm.exception.message)
 
+    def test_timeout(self):
+        # timeout is in seconds: 0.3 s against answers held 2 s
+        import time
+
+        with Simulator("--latency-ms", "2000") as sim:
+            with tsesim.Client(**sim.client_args(timeout=0.3, max_attempts=1)) as client:
+                t0 = time.monotonic()
+                with self.assertRaises(tsesim.TransportError) as cm:
+                    client.login()
+                took = time.monotonic() - t0
+        self.assertEqual(cm.exception.code, "TSESIM_E_TIMEOUT")
+        self.assertLess(took, 1.5)
+
     def test_auth(self):
         before = self.sim.stats()["logins"]["refused"]
         with tsesim.Client(**self.sim.client_args(password="wrong-pass")) as client:
