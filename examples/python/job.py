@@ -84,13 +84,18 @@ def main(argv):
     ap.add_argument("--tls-key", default=None)
     args = ap.parse_args(argv)
     host, _, port = args.listen.rpartition(":")
+    for name in ("TSESIM_CLIENT_ID", "TSESIM_CLIENT_SECRET", "TSESIM_USERNAME", "TSESIM_PASSWORD"):
+        if not env(name):
+            print("job.py: %s is not set" % name, file=sys.stderr)
+            return 2
 
     # 1. The devices: valid rows go into the request, bad ones are reported.
     try:
         request = tsesim.Request(args.account, service_plan=args.plan)
         rows = tsesim.read_devices(args.devices, request)
     except tsesim.Error as e:
-        print("job.py: %s: %s" % (args.devices, e.message), file=sys.stderr)
+        where = "" if e.message.startswith(args.devices) else args.devices + ": "
+        print("job.py: %s%s" % (where, e.message), file=sys.stderr)
         return 2
     for row in rows:
         if row.error:
