@@ -435,7 +435,51 @@ class CtrlC(TempDir, unittest.TestCase):
 
 
 class ExampleJob(TempDir, unittest.TestCase):
-    """examples/python/job.py, the whole job, on 25,000 generated devices."""
+    """examples/python/job.py, the whole job: on examples/devices.csv (run
+    twice: the second run resumes and sends nothing), and on 25,000
+    generated devices."""
+
+    def run_example(self, sim, csv, journal):
+        environ = dict(os.environ)
+        environ.update(TSESIM_BASE_URL=sim.base, TSESIM_CLIENT_ID="sim-key",
+                       TSESIM_CLIENT_SECRET="sim-secret", TSESIM_USERNAME="sim-user",
+                       TSESIM_PASSWORD="sim-pass",
+                       PYTHONPATH=PACKAGE_DIR + os.pathsep + environ.get("PYTHONPATH", ""))
+        for name in ("TSESIM_LISTENER_USERNAME", "TSESIM_LISTENER_PASSWORD"):
+            environ.pop(name, None)
+        done = subprocess.run(
+            [sys.executable, os.path.join(SRCDIR, "examples", "python", "job.py"),
+             "--journal", journal, "--wait", "300", csv],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environ, timeout=600)
+        return done.returncode, done.stdout.decode(), done.stderr.decode()
+
+    def test_devices_csv_twice(self):
+        sim = Sim("--redelivery-interval", "1")
+        self.addCleanup(sim.close)
+        journal = self.path("job.db")
+        status, out, err = self.run_example(sim, DEVICES_CSV, journal)
+        self.assertEqual(status, 1, out + err)  # invalid rows, a Failed device
+        lines = out.splitlines()
+        self.assertRegex(lines[0], r"^listener http://127\.0\.0\.1:[0-9]+/callbacks registered$")
+        self.assertEqual(lines[1], "job job submitted: 7 devices")
+        self.assertIn("   11  89049032176031372159010928159017  89014101396245957118  "
+                      "352099078666613  failed     Failed           1  "
+                      "REQUEST_FAILED.Device.NotReachable", lines)
+        self.assertEqual(lines[-2:], ["callbacks 8 duplicates 0 unmatched 0",
+                                      "devices 11 success 6 failed 1 unknown 0 refused 0 "
+                                      "pending 0 invalid 4"])
+        self.assertIn("%s:5: imei: check digit 4 does not match (expected 3)" % DEVICES_CSV,
+                      err.splitlines())
+        with tsesim.Journal(journal) as j:  # the listener's credentials were kept
+            user = j.get("app.listener.username")
+        self.assertTrue(user)
+        accepted = sim.stats()["downloads"]["devices_accepted"]
+        status, again, err = self.run_example(sim, DEVICES_CSV, journal)
+        self.assertEqual(status, 1, again + err)
+        self.assertEqual(again.splitlines()[-1], lines[-1])
+        self.assertEqual(sim.stats()["downloads"]["devices_accepted"], accepted)
+        with tsesim.Journal(journal) as j:
+            self.assertEqual(j.get("app.listener.username"), user)
 
     def test_25000_devices(self):
         csv = self.path("devices.csv")
@@ -444,31 +488,19 @@ class ExampleJob(TempDir, unittest.TestCase):
                             "--failing", "5", "--warning", "5"], stdout=f,
                            stderr=subprocess.DEVNULL, check=True)
         sim = Sim("--redelivery-interval", "1")
-        try:
-            environ = dict(os.environ)
-            environ.update(TSESIM_BASE_URL=sim.base, TSESIM_CLIENT_ID="sim-key",
-                           TSESIM_CLIENT_SECRET="sim-secret", TSESIM_USERNAME="sim-user",
-                           TSESIM_PASSWORD="sim-pass",
-                           PYTHONPATH=PACKAGE_DIR + os.pathsep + environ.get("PYTHONPATH", ""))
-            done = subprocess.run(
-                [sys.executable, os.path.join(SRCDIR, "examples", "python", "job.py"),
-                 "--journal", self.path("job.db"), "--wait", "300", csv],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environ, timeout=600)
-            out = done.stdout.decode()
-            err = done.stderr.decode()
-            stats = sim.stats()
-        finally:
-            sim.close()
+        self.addCleanup(sim.close)
+        status, out, err = self.run_example(sim, csv, self.path("job.db"))
+        stats = sim.stats()
         lines = out.splitlines()
-        self.assertEqual(done.returncode, 1, out + err)  # 5 invalid rows, 5 failed
+        self.assertEqual(status, 1, out + err)  # 5 invalid rows, 5 failed
         self.assertEqual(lines[-1], "devices 25000 success 24990 failed 5 unknown 0 "
                                     "refused 0 pending 0 invalid 5", out + err)
         self.assertIn("job job submitted: 24995 devices", lines)
         self.assertRegex(out, r"(?m)^callbacks 25000 duplicates 0 unmatched 0$")
+        self.assertFalse([l for l in lines if l.startswith("    2  ")])  # no table past 100
         self.assertEqual(sum(1 for l in err.splitlines() if l.startswith(csv + ":")), 5)
         self.assertEqual(stats["downloads"]["devices_accepted"], 24995)
         self.assertEqual(stats["downloads"]["eids_repeated"], 0)
-
 
 if __name__ == "__main__":
     unittest.main()
