@@ -772,8 +772,10 @@ class Journal(object):
         thread after each chunk changes state and about once a second.
         stop: a callable returning true to stop the job: no new chunk starts,
         chunks on the wire finish; asked before the first contact with
-        ThingSpace and about once a second.  Neither may use this client or
-        change this journal.  An exception raised in either is logged, stops
+        ThingSpace and about once a second.  Neither may use this client
+        (submit holds it: its calls would wait forever) or change this
+        journal (RuntimeError); reading the journal, or using other handles,
+        is fine.  An exception raised in either is logged, stops
         the job, and is raised here once the chunks on the wire are recorded.
         Ctrl-C (SIGINT, on the main thread) stops the job the same way, and
         KeyboardInterrupt is raised here; run it again to send the rest.
