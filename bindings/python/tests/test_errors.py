@@ -114,7 +114,7 @@ class TestRaised(unittest.TestCase):
                     client.login()
                 took = time.monotonic() - t0
         self.assertEqual(cm.exception.code, "TSESIM_E_TIMEOUT")
-        self.assertLess(took, 1.5)
+        self.assertLess(took, 1.9)  # it did not wait for the answer
 
     def test_tls(self):
         tmp = tempfile.mkdtemp(prefix="tsesim-py-tls-")
