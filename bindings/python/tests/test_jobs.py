@@ -433,6 +433,68 @@ class CtrlC(TempDir, unittest.TestCase):
         self.assertEqual(words[3:], ["unknown", "0"])
 
 
+class Outcomes(TempDir, unittest.TestCase):
+    """What submit raises for each way a chunk can end, and what the journal
+    then holds (tsesim_job_submit(3), The result)."""
+
+    def job(self, sim, name, account=ACCOUNT, **client_args):
+        req = tsesim.Request(account)
+        rows = tsesim.read_devices(DEVICES_CSV, req)
+        args = dict(CREDENTIALS, **client_args)
+        return req, rows, tsesim.Client(base_url=sim.base, **args)
+
+    def test_unknown_is_never_resent_unless_asked(self):
+        sim = Sim("--fault", "close:endpoint=download,count=1")
+        self.addCleanup(sim.close)
+        req, rows, client = self.job(sim, "unknown")
+        with client, tsesim.Journal(self.path("u.db")) as j:
+            with self.assertRaises(tsesim.UnknownOutcomeError) as cm:
+                j.submit(client, "unknown", req, rows=rows)
+            self.assertEqual(cm.exception.code, "TSESIM_E_UNKNOWN_OUTCOME")
+            counts = j.count("unknown")
+            self.assertEqual((counts.unknown, counts.queued), (7, 0))
+            self.assertEqual(j.wait("unknown", timeout=0)[0], False)  # unknown is waited for
+            with self.assertRaises(tsesim.UnknownOutcomeError):
+                j.submit(client, "unknown", req, rows=rows)  # sends nothing
+            self.assertEqual(sim.stats()["downloads"]["devices_accepted"], 0)
+            j.submit(client, "unknown", req, rows=rows, resend_unknown=True)
+            self.assertEqual(sim.stats()["downloads"]["devices_accepted"], 7)
+            self.assertEqual(j.count("unknown").unknown, 0)
+
+    def test_refused(self):
+        sim = Sim()
+        self.addCleanup(sim.close)
+        req, rows, client = self.job(sim, "refused", account="0000999999-00001")
+        with client, tsesim.Journal(self.path("r.db")) as j:
+            with self.assertRaises(tsesim.ApiError) as cm:
+                j.submit(client, "refused", req, rows=rows)
+            e = cm.exception
+            self.assertEqual((e.code, e.http_status), ("TSESIM_E_API", 400))
+            self.assertIn("AccountNotFound", e.api_code)
+            self.assertIn("1 refused", e.message)
+            counts = j.count("refused")
+            self.assertEqual((counts.refused, counts.invalid, counts.devices), (7, 4, 11))
+            refused = [d for d in j.devices("refused") if d.state == "refused"]
+            self.assertEqual(len(refused), 7)
+            self.assertIn("AccountNotFound", refused[0].error)
+
+    def test_rate_limited_goes_back_to_queued(self):
+        sim = Sim("--fault", "429:endpoint=download,retry-after=0")
+        self.addCleanup(sim.close)
+        req, rows, client = self.job(sim, "limited", max_attempts=1)
+        changes = []
+        with client, tsesim.Journal(self.path("l.db")) as j:
+            with self.assertRaises(tsesim.ApiError) as cm:
+                j.submit(client, "limited", req, rows=rows,
+                         progress=lambda p: changes.append((p.chunk, p.state, p.error)))
+            self.assertEqual(cm.exception.code, "TSESIM_E_RATE_LIMITED")
+            self.assertIn("still 429 after 1 attempts", cm.exception.message)
+            self.assertEqual(j.count("limited").queued, 7)
+            self.assertEqual([c[:2] for c in changes if c[0] is not None],
+                             [(0, "sending"), (0, "queued")])
+            self.assertTrue(changes[-1][2])  # why it went back
+
+
 class ExampleJob(TempDir, unittest.TestCase):
     """examples/python/job.py, the whole job: on examples/devices.csv (run
     twice: the second run resumes and sends nothing), and on 25,000
