@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -155,6 +156,37 @@ class Settings(TempDir, unittest.TestCase):
             with self.assertRaises(tsesim.InvalidInput) as cm:
                 j.count("nothing")
             self.assertTrue(cm.exception.message)
+
+
+class SharedJournal(TempDir, unittest.TestCase):
+    """One Journal used by several Python threads at once: its lock makes
+    their C calls take turns (a journal is one SQLite connection)."""
+
+    def test_threads(self):
+        req = tsesim.Request(ACCOUNT)
+        rows = tsesim.read_devices(DEVICES_CSV, req)
+        failures = []
+        with tsesim.Journal(self.path("shared.db")) as j:
+            j.record("shared", req, rows=rows)
+
+            def reader():
+                try:
+                    for _ in range(100):
+                        assert j.count("shared").queued == 7
+                        assert [d.line for d in j.devices("shared")] == list(range(2, 13))
+                        assert rows[0].line == 2
+                except Exception as e:  # reported below
+                    failures.append(e)
+
+            threads = [threading.Thread(target=reader) for _ in range(4)]
+            for t in threads:
+                t.start()
+            for i in range(20):
+                j.set("app.n", str(i))
+            for t in threads:
+                t.join()
+            self.assertEqual(j.get("app.n"), "19")
+        self.assertEqual(failures, [])
 
 
 class Jobs(TempDir, unittest.TestCase):
