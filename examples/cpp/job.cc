@@ -152,21 +152,22 @@ const char *env_or(const char *name, const char *fallback) {
 }  // namespace
 
 // The hooks have C language linkage, as the library's function pointer types
-// do; static keeps their names in this file.
+// do (static keeps their names in this file), and are noexcept: should an
+// exception ever escape Hooks::run, std::terminate would stop the process
+// at the hook rather than unwind through the library's C frames.
 extern "C" {
 
-static void on_signal(int) { stop_requested = true; }
+static void on_signal(int) noexcept { stop_requested = true; }
 
-// log_fn: inside the client's calls, on the calling thread.
 // log_fn: inside the client's calls on the calling thread, or on the
 // listener's threads (several at once: std::clog is safe for that).
-static void log_line(int level, const char *line, void *payload) {
+static void log_line(int level, const char *line, void *payload) noexcept {
   auto *hooks = static_cast<Hooks *>(payload);
   hooks->run("log_fn", [&] { std::clog << "tsesim[" << level << "] " << line << '\n'; });
 }
 
 // progress_fn: inside tsesim_job_submit, on the calling thread.
-static void progress(const tsesim_job_progress *p, void *payload) {
+static void progress(const tsesim_job_progress *p, void *payload) noexcept {
   auto *caller = static_cast<Caller *>(payload);
   caller->hooks.run("progress_fn", [&] {
     if (p->chunk < 0) return;  // the once-a-second report
@@ -178,14 +179,15 @@ static void progress(const tsesim_job_progress *p, void *payload) {
 }
 
 // stop_fn: inside tsesim_job_submit; SIGINT stops the job between chunks.
-static int stop(void *payload) {
+static int stop(void *payload) noexcept {
   (void)payload;
   return stop_requested ? 1 : 0;
 }
 
 // on_callback: on the listener's writer thread, after the callback is
 // committed to the journal and before it is answered.
-static void on_callback(const tsesim_callback *cb, const tsesim_callback_result *r, void *payload) {
+static void on_callback(const tsesim_callback *cb, const tsesim_callback_result *r,
+                        void *payload) noexcept {
   auto *served = static_cast<Served *>(payload);
   served->hooks.run("on_callback", [&] {
     if (r->repeat) return;
@@ -196,7 +198,7 @@ static void on_callback(const tsesim_callback *cb, const tsesim_callback_result 
 }
 
 // device_fn: inside tsesim_job_devices, once per row; non-zero stops it.
-static int print_device(const tsesim_device_status *d, void *payload) {
+static int print_device(const tsesim_device_status *d, void *payload) noexcept {
   auto *caller = static_cast<Caller *>(payload);
   int stop_here = 1;
   caller->hooks.run("device_fn", [&] {
@@ -363,7 +365,7 @@ int run(int argc, char **argv) {
   caller.hooks.rethrow();
   check(rc, "devices", tsesim_journal_errmsg(journal.get()));
   std::cout << caller.table.str();
-  std::cout << "on_callback " << served.callbacks << " callbacks, " << served.warnings
+  std::cout << "on_callback " << served.callbacks.load() << " callbacks, " << served.warnings.load()
             << " Warning\n";
   std::cout << "devices " << c.devices << " success " << c.success << " failed " << c.failed
             << " unknown " << c.unknown << " refused " << c.refused << " pending "
