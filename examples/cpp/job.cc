@@ -222,11 +222,13 @@ std::string kept_setting(tsesim_journal *journal, const char *key, const char *v
   Handle<char> kept;
   {
     char *p = nullptr;  // a copy: freed with tsesim_free
-    check(tsesim_journal_get(journal, key, &p), key, tsesim_journal_errmsg(journal));
+    tsesim_code rc = tsesim_journal_get(journal, key, &p);
     kept.reset(p);
+    check(rc, key, tsesim_journal_errmsg(journal));  // errmsg: read after the call
   }
   if (kept) return kept.get();
-  check(tsesim_journal_set(journal, key, value), key, tsesim_journal_errmsg(journal));
+  tsesim_code rc = tsesim_journal_set(journal, key, value);
+  check(rc, key, tsesim_journal_errmsg(journal));
   return value;
 }
 
