@@ -26,11 +26,11 @@ void check(tsesim_code rc, const std::string &what, const char *why) {
   if (rc != TSESIM_OK) throw std::runtime_error(what + ": " + tsesim_code_name(rc) + ": " + why);
 }
 
-// Calls make(&p) and returns p owned; on failure throws with the reason.
-template <class T, class Make>
-Handle<T> make(Make make, const std::string &what, const char *why) {
+// Calls create(&p) and returns p owned; on failure throws with the reason.
+template <class T, class Create>
+Handle<T> make(Create create, const std::string &what, const char *why) {
   T *p = nullptr;
-  check(make(&p), what, why);
+  check(create(&p), what, why);
   return Handle<T>(p);
 }
 
