@@ -4,7 +4,7 @@
 #   it runs against tsesim-sim and gets a requestId;
 # - its C++ example is examples/cpp/readme_example.cc, which make check
 #   builds with -std=c++17 -Wall -Wextra -pedantic -Werror;
-# - its Python program is saved as job.py in the scratch clone below, where
+# - its Python program is saved as provision.py in the scratch clone below, where
 #   its sh block installs the package in a venv (offline: PIP_NO_INDEX) and
 #   runs it against tsesim-sim with this build's library;
 # - each of its ```sh blocks runs as written, from a scratch directory in
@@ -39,8 +39,8 @@ mkdir "$dir/clone"
 ln -s "$build" "$dir/clone/_build"
 ln -s "$src/examples" "$dir/clone/examples"
 ln -s "$src/bindings" "$dir/clone/bindings"
-awk '/^```python$/ {n++; on = n == 1; next} /^```$/ {on=0} on' "$readme" > "$dir/clone/job.py"
-[ -s "$dir/clone/job.py" ] || fail "no \`\`\`python block"
+awk '/^```python$/ {n++; on = n == 1; next} /^```$/ {on=0} on' "$readme" > "$dir/clone/provision.py"
+[ -s "$dir/clone/provision.py" ] || fail "no \`\`\`python block"
 awk -v d="$dir" '/^```sh$/ {n++; f = d "/block" n ".sh"; print "trap '\''kill $! 2>/dev/null || true'\'' EXIT" > f; on=1; next}
   /^```$/ {on=0} on {print > f}' "$readme"
 n=$(ls "$dir"/block*.sh 2>/dev/null | wc -l)
@@ -64,12 +64,12 @@ if ${NM:-nm} -D "$build/lib/.libs/libtsesim.so.0" 2>/dev/null | grep -Eq ' U __(
 else
   run_block 2
   expect_out 2 "pip install" '^Successfully installed tsesim-[0-9.]+$'
-  expect_out 2 job.py '^chunk 0 accepted [0-9a-f-]{36}$'
-  expect_out 2 job.py '^callback line 12 warning Warning$'
-  expect_out 2 job.py '^callback line 12 success SUCCESS$'
-  expect_out 2 job.py '^callback line 11 failed Failed$'
-  expect_out 2 job.py '^devices 11 success 6 failed 1 unknown 0 refused 0 pending 0 invalid 4$'
-  expect_out 2 job.py "^examples/devices.csv:5: imei: check digit 4 does not match \\(expected 3\\)$"
+  expect_out 2 provision.py '^chunk 0 accepted [0-9a-f-]{36}$'
+  expect_out 2 provision.py '^callback line 12 warning Warning$'
+  expect_out 2 provision.py '^callback line 12 success SUCCESS$'
+  expect_out 2 provision.py '^callback line 11 failed Failed$'
+  expect_out 2 provision.py '^devices 11 success 6 failed 1 unknown 0 refused 0 pending 0 invalid 4$'
+  expect_out 2 provision.py "^examples/devices.csv:5: imei: check digit 4 does not match \\(expected 3\\)$"
 fi
 run_block 3
 expect_out 3 readme_example.cc '^callback line 11 failed$'
