@@ -1,0 +1,3 @@
+"""The callback listener (owned by pyjobs; stub until that lands)."""
+
+__all__ = []

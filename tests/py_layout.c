@@ -1,0 +1,96 @@
+/*
+ * py_layout.c - prints the size and every field offset of each C struct that
+ * the Python package mirrors with ctypes (bindings/python/tsesim,
+ * _native.MIRRORED), one line per struct:
+ *
+ *   tsesim_device_id 24 kind=0 id=8 kind_name=16
+ *
+ * bindings/python/tests/test_layout.py compares each line with the ctypes
+ * class: a size, a field, an offset or a struct that differs fails it. A
+ * struct added to the package's mirrors gets a line here, and a field
+ * appended to a mirrored struct gets its name here, or the test fails.
+ * Built against the installed header alone, as an application would be.
+ */
+#include <stddef.h>
+#include <stdio.h>
+
+#include "tsesim.h"
+
+#define BEGIN(s) printf("%s %lu", #s, (unsigned long)sizeof(s))
+#define FIELD(s, f) printf(" %s=%lu", #f, (unsigned long)offsetof(s, f))
+#define END() putchar('\n')
+
+int main(void) {
+  BEGIN(tsesim_device_id);
+  FIELD(tsesim_device_id, kind);
+  FIELD(tsesim_device_id, id);
+  FIELD(tsesim_device_id, kind_name);
+  END();
+
+  BEGIN(tsesim_api_error);
+  FIELD(tsesim_api_error, http_status);
+  FIELD(tsesim_api_error, code);
+  FIELD(tsesim_api_error, message);
+  FIELD(tsesim_api_error, description);
+  FIELD(tsesim_api_error, body);
+  FIELD(tsesim_api_error, retry_after);
+  END();
+
+  BEGIN(tsesim_options);
+  FIELD(tsesim_options, version);
+  FIELD(tsesim_options, base_url);
+  FIELD(tsesim_options, client_id);
+  FIELD(tsesim_options, client_secret);
+  FIELD(tsesim_options, access_token);
+  FIELD(tsesim_options, username);
+  FIELD(tsesim_options, password);
+  FIELD(tsesim_options, session_token);
+  FIELD(tsesim_options, log_fn);
+  FIELD(tsesim_options, log_payload);
+  FIELD(tsesim_options, log_level);
+  FIELD(tsesim_options, connect_timeout_ms);
+  FIELD(tsesim_options, timeout_ms);
+  FIELD(tsesim_options, ca_file);
+  FIELD(tsesim_options, ca_path);
+  FIELD(tsesim_options, proxy);
+  FIELD(tsesim_options, user_agent);
+  FIELD(tsesim_options, max_attempts);
+  FIELD(tsesim_options, backoff_base_ms);
+  FIELD(tsesim_options, backoff_cap_ms);
+  FIELD(tsesim_options, max_response_bytes);
+  FIELD(tsesim_options, insecure_plain_http_any_host);
+  FIELD(tsesim_options, token_fn);
+  FIELD(tsesim_options, token_payload);
+  FIELD(tsesim_options, clock_fn);
+  FIELD(tsesim_options, sleep_fn);
+  FIELD(tsesim_options, time_payload);
+  END();
+
+  BEGIN(tsesim_profile_response);
+  FIELD(tsesim_profile_response, ids);
+  FIELD(tsesim_profile_response, n_ids);
+  FIELD(tsesim_profile_response, state);
+  FIELD(tsesim_profile_response, profile_status);
+  FIELD(tsesim_profile_response, profile_role);
+  FIELD(tsesim_profile_response, role);
+  END();
+
+  BEGIN(tsesim_callback);
+  FIELD(tsesim_callback, request_id);
+  FIELD(tsesim_callback, device_ids);
+  FIELD(tsesim_callback, n_device_ids);
+  FIELD(tsesim_callback, profile);
+  FIELD(tsesim_callback, status);
+  FIELD(tsesim_callback, status_code);
+  FIELD(tsesim_callback, callback_count);
+  FIELD(tsesim_callback, max_callback_threshold);
+  FIELD(tsesim_callback, fault_code);
+  FIELD(tsesim_callback, fault_string);
+  FIELD(tsesim_callback, username);
+  FIELD(tsesim_callback, password);
+  END();
+
+  /* ---- jobs, journal, listener (pyjobs) ---- */
+
+  return ferror(stdout) ? 1 : 0;
+}
