@@ -5,10 +5,12 @@
 fuzz_names = callback_parse response_parse api_error_parse id_validate builder \
 	reader_csv
 fuzz_names += listener
+fuzz_names += batch
 fuzz_programs = fuzz/fuzz_callback_parse$(EXEEXT) fuzz/fuzz_response_parse$(EXEEXT) \
 	fuzz/fuzz_api_error_parse$(EXEEXT) fuzz/fuzz_id_validate$(EXEEXT) fuzz/fuzz_builder$(EXEEXT) \
 	fuzz/fuzz_reader_csv$(EXEEXT)
 fuzz_programs += fuzz/fuzz_listener$(EXEEXT)
+fuzz_programs += fuzz/fuzz_batch$(EXEEXT)
 # The library's sources that the parsers and the builder need (not the
 # client: no curl), compiled again by clang with the fuzzer's instrumentation
 # and the sanitizers, never the objects gcc built for libtool.
@@ -64,6 +66,10 @@ fuzz/fuzz_listener$(EXEEXT): $(top_srcdir)/fuzz/fuzz_listener.c $(fuzz_deps)
 	$(AM_V_CCLD)$(fuzz_cc) -o $@ $(top_srcdir)/fuzz/fuzz_listener.c \
 	  fuzz/libtsesim_fuzz.a $(JANSSON_LIBS) $(SQLITE_LIBS) || $(fuzz_link_hint)
 
+fuzz/fuzz_batch$(EXEEXT): $(top_srcdir)/fuzz/fuzz_batch.c $(fuzz_deps)
+	$(AM_V_CCLD)$(fuzz_cc) -o $@ $(top_srcdir)/fuzz/fuzz_batch.c \
+	  fuzz/libtsesim_fuzz.a $(JANSSON_LIBS) || $(fuzz_link_hint)
+
 fuzz: $(fuzz_programs)
 
 # Every target for FUZZ_SECONDS from a scratch copy of its seed corpus
@@ -87,3 +93,4 @@ EXTRA_DIST += fuzz/README fuzz/run.sh fuzz/json.dict fuzz/fuzz_ids.h \
 	fuzz/fuzz_id_validate.c fuzz/fuzz_builder.c fuzz/corpus \
 	fuzz/fuzz_reader_csv.c
 EXTRA_DIST += fuzz/fuzz_listener.c
+EXTRA_DIST += fuzz/fuzz_batch.c

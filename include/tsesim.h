@@ -127,6 +127,20 @@ TSESIM_EXTERN tsesim_code tsesim_request_set_verify_checksums(tsesim_request *re
  * without an eid or without at least one of iccid/imei. */
 TSESIM_EXTERN tsesim_code tsesim_request_add_device(tsesim_request *req,
                                                     const tsesim_device_id *ids, size_t n_ids);
+/**
+ * Adds many devices from one buffer (what a binding hands over in one call):
+ * len bytes of records separated by '\n' (a last '\n' is optional), each
+ * `EID,ICCID,IMEI` with an empty field for an absent identifier. Every record
+ * is checked as tsesim_request_add_device checks the device {eid, iccid,
+ * imei}; a record without exactly 3 fields, or with a NUL or CR, is refused.
+ * All or nothing: on failure the request keeps the devices it had.
+ * @param errbuf TSESIM_ERRBUF_SIZE bytes or NULL; on failure the reason (also
+ *        in tsesim_request_errmsg), e.g.
+ *        `device 7 (record 3): imei: check digit 4 does not match (expected 3)`.
+ * @return TSESIM_OK (len 0 adds nothing), TSESIM_E_INVAL, TSESIM_E_NOMEM.
+ */
+TSESIM_EXTERN tsesim_code tsesim_request_add_devices(tsesim_request *req, const char *buf,
+                                                     size_t len, char *errbuf);
 /** Number of devices added so far; 0 for NULL. */
 TSESIM_EXTERN size_t tsesim_request_device_count(const tsesim_request *req);
 /* Why the last call on req failed, naming the device (0-based) and field. Borrowed.

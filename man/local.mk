@@ -15,6 +15,7 @@ dist_man_MANS = \
 	man/tsesim_request_set_service_plan.3 \
 	man/tsesim_request_set_verify_checksums.3 \
 	man/tsesim_request_add_device.3 \
+	man/tsesim_request_add_devices.3 \
 	man/tsesim_request_device_count.3 \
 	man/tsesim_request_errmsg.3 \
 	man/tsesim_request_to_json.3 \

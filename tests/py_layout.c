@@ -1,12 +1,13 @@
 /*
- * py_layout.c - prints the size and every field offset of each C struct that
+ * py_layout.c - prints the size, and every field's offset and size, of each C struct that
  * the Python package mirrors with ctypes (bindings/python/tsesim,
  * _native.MIRRORED), one line per struct:
  *
- *   tsesim_device_id 24 kind=0 id=8 kind_name=16
+ *   tsesim_device_id 24 kind=0:4 id=8:8 kind_name=16:8
  *
  * bindings/python/tests/test_layout.py compares each line with the ctypes
- * class: a size, a field, an offset or a struct that differs fails it. A
+ * class: a size, a field, an offset, a field's width (which padding may
+ * hide from the offsets) or a struct that differs fails it. A
  * struct added to the package's mirrors gets a line here, and a field
  * appended to a mirrored struct gets its name here, or the test fails.
  * Built against the installed header alone, as an application would be.
@@ -17,7 +18,8 @@
 #include "tsesim.h"
 
 #define BEGIN(s) printf("%s %lu", #s, (unsigned long)sizeof(s))
-#define FIELD(s, f) printf(" %s=%lu", #f, (unsigned long)offsetof(s, f))
+#define FIELD(s, f) \
+  printf(" %s=%lu:%lu", #f, (unsigned long)offsetof(s, f), (unsigned long)sizeof(((s *)0)->f))
 #define END() putchar('\n')
 
 int main(void) {

@@ -13,14 +13,20 @@ from simulator import env
 
 
 def c_layouts():
-    """{struct: (size, {field: offset})} from tests/py_layout, in its order."""
+    """{struct: (size, {field: (offset, size)})} from tests/py_layout, fields
+    in their order."""
     out = subprocess.run([env("TSESIM_LAYOUT")], stdout=subprocess.PIPE, check=True).stdout
     layouts = {}
     for line in out.decode("ascii").splitlines():
         name, size, *fields = line.split()
         if name in layouts:
             raise AssertionError("py_layout prints %s twice" % name)
-        layouts[name] = (int(size), dict((f.split("=")[0], int(f.split("=")[1])) for f in fields))
+        cells = {}
+        for f in fields:
+            field, _, where = f.partition("=")
+            off, _, width = where.partition(":")
+            cells[field] = (int(off), int(width))
+        layouts[name] = (int(size), cells)
     return layouts
 
 
@@ -40,12 +46,14 @@ def mismatches(layouts, mirrored):
         names = [f[0] for f in cls._fields_]
         if names != list(offsets):
             errors.append("%s: fields in C %s, in ctypes %s" % (name, list(offsets), names))
-        for field, off in offsets.items():
+        for field, (off, width) in offsets.items():
             got = getattr(cls, field, None)
             if got is None:
                 continue
             if got.offset != off:
                 errors.append("%s.%s: offset %d in C, %d in ctypes" % (name, field, off, got.offset))
+            if got.size != width:
+                errors.append("%s.%s: %d bytes in C, %d in ctypes" % (name, field, width, got.size))
     return errors
 
 
@@ -74,6 +82,14 @@ class TestLayout(unittest.TestCase):
         errors = mismatches(layouts, mirrored)
         self.assertIn("tsesim_device_id: sizeof 24 in C, 32 in ctypes (WrongDeviceId)", errors)
         self.assertIn("tsesim_device_id.id: offset 8 in C, 16 in ctypes", errors)
+        class WideOptions(ctypes.Structure):  # max_attempts 8 bytes: the padding hides it
+            _fields_ = [(f, ctypes.c_ulong if f == "max_attempts" else t)
+                        for f, t in _native.MIRRORED["tsesim_options"]._fields_]
+
+        mirrored["tsesim_options"] = WideOptions
+        self.assertEqual(mismatches(layouts, mirrored)[-1:],
+                         ["tsesim_options.max_attempts: 4 bytes in C, 8 in ctypes"])
+        mirrored["tsesim_options"] = _native.MIRRORED["tsesim_options"]
         mirrored["tsesim_callback"] = ShortCallback
         errors = mismatches(layouts, mirrored)
         self.assertTrue(any(e.startswith("tsesim_callback: fields in C") for e in errors), errors)
