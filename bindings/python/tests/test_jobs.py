@@ -6,7 +6,6 @@ layout of the structs this part mirrors, and examples/python/job.py on
 25,000 generated devices.
 """
 
-import ctypes
 import io
 import os
 import shutil
@@ -15,16 +14,8 @@ import sys
 import tempfile
 import unittest
 
-from jobs_support import (
-    ACCOUNT,
-    CREDENTIALS,
-    DEVICES_CSV,
-    PACKAGE_DIR,
-    SRCDIR,
-    Sim,
-    layout_lines,
-    sim_path,
-)
+from jobs_support import ACCOUNT, CREDENTIALS, DEVICES_CSV, PACKAGE_DIR, SRCDIR, Sim, env
+from test_layout import c_layouts, mismatches
 
 import tsesim
 from tsesim import _native
@@ -35,7 +26,7 @@ LISTENER_USER, LISTENER_PASS = "listener", "listener-secret"
 VALID_LINES = [2, 3, 4, 9, 10, 11, 12]
 REJECTED = {
     5: "imei: check digit 4 does not match (expected 3)",
-    8: "eid repeats line 3",
+    8: "2 cells, the header has 3",
 }
 
 
@@ -173,7 +164,7 @@ class Jobs(TempDir, unittest.TestCase):
         cls.sim.close()
 
     def client(self):
-        return tsesim.Client(base_url=self.sim.base_url, **CREDENTIALS)
+        return tsesim.Client(base_url=self.sim.base, **CREDENTIALS)
 
     def devices(self):
         req = tsesim.Request(ACCOUNT)
@@ -183,9 +174,11 @@ class Jobs(TempDir, unittest.TestCase):
         req, rows = self.devices()
         path = self.path("job.db")
         reports = []
+        sim = Sim("--redelivery-interval", "1")  # its own: the other tests send these devices too
+        self.addCleanup(sim.close)
         with tsesim.Journal(path) as j, \
                 tsesim.Listener(j, username=LISTENER_USER, password=LISTENER_PASS) as listener, \
-                self.client() as client:
+                tsesim.Client(base_url=sim.base, **CREDENTIALS) as client:
             self.assertGreater(listener.port, 0)
             self.assertEqual(listener.url, "http://127.0.0.1:%d/callbacks" % listener.port)
             client.register_callback(ACCOUNT, listener.url, LISTENER_USER, LISTENER_PASS)
@@ -230,7 +223,8 @@ class Jobs(TempDir, unittest.TestCase):
                          ("failed", "Failed", "REQUEST_FAILED.Device.NotReachable"))
         self.assertEqual((by_line[12].state, by_line[12].callbacks), ("success", 2))
         self.assertEqual(sum(d.state == "invalid" for d in devices), 4)
-        self.assertEqual(self.sim.stats()["downloads"]["eids_repeated"], 0)
+        self.assertEqual(sim.stats()["downloads"]["eids_repeated"], 0,
+                         "a device was downloaded twice")
 
     def test_stop_after_the_first_chunk(self):
         req, rows = self.devices()
@@ -335,15 +329,11 @@ class Layout(unittest.TestCase):
             "tsesim_device_status", "tsesim_callback_result", "tsesim_listener_options")
 
     def test_structs_match_the_compiler(self):
-        found = layout_lines()
-        self.assertIsNotNone(found, "TSESIM_LAYOUT is not set: run through tests/python.sh")
+        layouts = c_layouts()
+        mine = dict((name, _native.MIRRORED[name]) for name in self.MINE)
         for name in self.MINE:
-            cls = _native.MIRRORED[name]
-            self.assertIn(name, found, "%s: not printed by tests/py_layout.c" % name)
-            size, offsets = found[name]
-            self.assertEqual(ctypes.sizeof(cls), size, "%s: size" % name)
-            mine = {f[0]: getattr(cls, f[0]).offset for f in cls._fields_}
-            self.assertEqual(mine, offsets, "%s: fields and offsets" % name)
+            self.assertIn(name, layouts, "tests/py_layout.c does not print %s" % name)
+        self.assertEqual(mismatches(dict((n, layouts[n]) for n in self.MINE), mine), [])
 
 
 class ExampleJob(TempDir, unittest.TestCase):
@@ -352,20 +342,20 @@ class ExampleJob(TempDir, unittest.TestCase):
     def test_25000_devices(self):
         csv = self.path("devices.csv")
         with open(csv, "wb") as f:
-            subprocess.run([sim_path(), "--make-devices", "25000", "--bad-rows", "5",
+            subprocess.run([env("TSESIM_SIM"), "--make-devices", "25000", "--bad-rows", "5",
                             "--failing", "5", "--warning", "5"], stdout=f,
                            stderr=subprocess.DEVNULL, check=True)
         sim = Sim("--redelivery-interval", "1")
         try:
-            env = dict(os.environ)
-            env.update(TSESIM_BASE_URL=sim.base_url, TSESIM_CLIENT_ID="sim-key",
-                       TSESIM_CLIENT_SECRET="sim-secret", TSESIM_USERNAME="sim-user",
-                       TSESIM_PASSWORD="sim-pass",
-                       PYTHONPATH=PACKAGE_DIR + os.pathsep + env.get("PYTHONPATH", ""))
+            environ = dict(os.environ)
+            environ.update(TSESIM_BASE_URL=sim.base, TSESIM_CLIENT_ID="sim-key",
+                           TSESIM_CLIENT_SECRET="sim-secret", TSESIM_USERNAME="sim-user",
+                           TSESIM_PASSWORD="sim-pass",
+                           PYTHONPATH=PACKAGE_DIR + os.pathsep + environ.get("PYTHONPATH", ""))
             done = subprocess.run(
                 [sys.executable, os.path.join(SRCDIR, "examples", "python", "job.py"),
                  "--journal", self.path("job.db"), "--wait", "300", csv],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=600)
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environ, timeout=600)
             out = done.stdout.decode()
             err = done.stderr.decode()
             stats = sim.stats()

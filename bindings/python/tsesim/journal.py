@@ -23,7 +23,6 @@ stop a job cleanly: the package always asks Python whether to stop at least
 once a second while a job runs, so a pending signal is seen there.
 """
 
-import ctypes
 import logging
 import os
 import threading
@@ -628,6 +627,8 @@ class Journal(object):
     def close(self):
         """Closes the journal; safe to call more than once."""
         with self._lock:
+            if not self._ptr:
+                return
             self._writable("close")
             ptr, self._ptr = self._ptr, None
             if ptr:
