@@ -207,6 +207,8 @@ static int settle(job *jb, active *a) {
                a->answered ? a->answered : t->status, a->attempt);
     else
       snprintf(err, sizeof err, "%s", t->errmsg);
+    /* the last 429/503 answer stays readable (tsesim_client_last_error) */
+    if (t->rc == TSESIM_OK && t->status >= 400) tsesim__client_set_last_error(c, t, t->status);
     if (state == TSESIM__CHUNK_QUEUED) {
       jb->queued_rc = r.code;
       if (r.code != TSESIM_E_RATE_LIMITED && !jb->stop) jb->stop = r.code; /* unreachable */
