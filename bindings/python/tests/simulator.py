@@ -85,7 +85,8 @@ class Simulator:
             time.sleep(0.01)
         with open(port_file) as f:
             self.port = int(f.read())
-        self.root = "http://127.0.0.1:%d" % self.port
+        scheme = "https" if "--tls-cert" in args else "http"
+        self.root = "%s://127.0.0.1:%d" % (scheme, self.port)
         self.base = self.root + "/api"
 
     def output(self):
@@ -94,7 +95,7 @@ class Simulator:
             return f.read().decode("utf-8", "replace")
 
     def stats(self):
-        """GET /_sim/stats, as a dict."""
+        """GET /_sim/stats, as a dict (plain HTTP simulators only)."""
         with urllib.request.urlopen(self.root + "/_sim/stats", timeout=30) as r:
             return json.loads(r.read())
 
@@ -132,3 +133,16 @@ def closed_port():
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+def make_cert(directory):
+    """A self-signed certificate for 127.0.0.1 and localhost, and its key
+    (openssl req, as tests/tt_sim.h makes them): (cert_path, key_path)."""
+    cert = os.path.join(directory, "cert.pem")
+    key = os.path.join(directory, "key.pem")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+         "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+         "-keyout", key, "-out", cert],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=True)
+    return cert, key

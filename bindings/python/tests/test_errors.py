@@ -7,7 +7,10 @@ import unittest
 import tsesim
 from tsesim import _native
 
-from simulator import ACCOUNT, Simulator, closed_port, device
+import shutil
+import tempfile
+
+from simulator import ACCOUNT, Simulator, closed_port, device, make_cert
 
 
 def request(n=1, first=0):
@@ -99,6 +102,36 @@ class TestRaised(unittest.TestCase):
                 client.download(request())
         self.assertEqual(cm.exception.code, "TSESIM_E_TRANSPORT")
         self.assertTrue(cm.exception.message)
+
+    def test_timeout(self):
+        # timeout is in seconds: 0.3 s against answers held 2 s
+        import time
+
+        with Simulator("--latency-ms", "2000") as sim:
+            with tsesim.Client(**sim.client_args(timeout=0.3, max_attempts=1)) as client:
+                t0 = time.monotonic()
+                with self.assertRaises(tsesim.TransportError) as cm:
+                    client.login()
+                took = time.monotonic() - t0
+        self.assertEqual(cm.exception.code, "TSESIM_E_TIMEOUT")
+        self.assertLess(took, 1.9)  # it did not wait for the answer
+
+    def test_tls(self):
+        tmp = tempfile.mkdtemp(prefix="tsesim-py-tls-")
+        try:
+            cert, key = make_cert(tmp)
+            with Simulator("--tls-cert", cert, "--tls-key", key) as sim:
+                self.assertTrue(sim.base.startswith("https://"))
+                # a certificate the system does not trust
+                with tsesim.Client(**sim.client_args(max_attempts=1)) as client:
+                    with self.assertRaises(tsesim.TransportError) as cm:
+                        client.login()
+                self.assertEqual(cm.exception.code, "TSESIM_E_TLS")
+                # trusted through ca_file
+                with tsesim.Client(**sim.client_args(ca_file=cert)) as client:
+                    client.login()
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
     def test_auth(self):
         before = self.sim.stats()["logins"]["refused"]

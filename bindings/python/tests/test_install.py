@@ -34,6 +34,11 @@ class TestInstall(unittest.TestCase):
         # a copy: the source tree may be read-only (distcheck)
         self.src = os.path.join(self.tmp, "python")
         shutil.copytree(SOURCE, self.src, ignore=shutil.ignore_patterns("__pycache__"))
+        for top, dirs, files in os.walk(self.src):  # distcheck's copies come read-only
+            for name in dirs + files:
+                path = os.path.join(top, name)
+                os.chmod(path, os.stat(path).st_mode | 0o200)
+        os.chmod(self.src, os.stat(self.src).st_mode | 0o200)
 
     def tearDown(self):
         shutil.rmtree(self.tmp, ignore_errors=True)
