@@ -93,6 +93,99 @@ int main(void) {
   END();
 
   /* ---- jobs, journal, listener (pyjobs) ---- */
+  BEGIN(tsesim_row);
+  FIELD(tsesim_row, line);
+  FIELD(tsesim_row, eid);
+  FIELD(tsesim_row, iccid);
+  FIELD(tsesim_row, imei);
+  FIELD(tsesim_row, error);
+  FIELD(tsesim_row, device);
+  END();
+
+  BEGIN(tsesim_job_progress);
+  FIELD(tsesim_job_progress, devices);
+  FIELD(tsesim_job_progress, queued);
+  FIELD(tsesim_job_progress, sending);
+  FIELD(tsesim_job_progress, accepted);
+  FIELD(tsesim_job_progress, unknown);
+  FIELD(tsesim_job_progress, refused);
+  FIELD(tsesim_job_progress, chunks);
+  FIELD(tsesim_job_progress, chunks_done);
+  FIELD(tsesim_job_progress, bytes);
+  FIELD(tsesim_job_progress, chunk);
+  FIELD(tsesim_job_progress, state);
+  FIELD(tsesim_job_progress, request_id);
+  FIELD(tsesim_job_progress, error);
+  END();
+
+  BEGIN(tsesim_job_options);
+  FIELD(tsesim_job_options, version);
+  FIELD(tsesim_job_options, chunk_size);
+  FIELD(tsesim_job_options, in_flight);
+  FIELD(tsesim_job_options, resend_unknown);
+  FIELD(tsesim_job_options, rows);
+  FIELD(tsesim_job_options, progress_fn);
+  FIELD(tsesim_job_options, progress_payload);
+  FIELD(tsesim_job_options, stop_fn);
+  FIELD(tsesim_job_options, stop_payload);
+  END();
+
+  BEGIN(tsesim_job_counts);
+  FIELD(tsesim_job_counts, devices);
+  FIELD(tsesim_job_counts, queued);
+  FIELD(tsesim_job_counts, submitted);
+  FIELD(tsesim_job_counts, unknown);
+  FIELD(tsesim_job_counts, refused);
+  FIELD(tsesim_job_counts, warning);
+  FIELD(tsesim_job_counts, success);
+  FIELD(tsesim_job_counts, failed);
+  FIELD(tsesim_job_counts, invalid);
+  FIELD(tsesim_job_counts, callbacks);
+  FIELD(tsesim_job_counts, duplicates);
+  FIELD(tsesim_job_counts, unmatched);
+  END();
+
+  BEGIN(tsesim_device_status);
+  FIELD(tsesim_device_status, line);
+  FIELD(tsesim_device_status, eid);
+  FIELD(tsesim_device_status, iccid);
+  FIELD(tsesim_device_status, imei);
+  FIELD(tsesim_device_status, state);
+  FIELD(tsesim_device_status, request_id);
+  FIELD(tsesim_device_status, status);
+  FIELD(tsesim_device_status, fault);
+  FIELD(tsesim_device_status, error);
+  FIELD(tsesim_device_status, callbacks);
+  END();
+
+  BEGIN(tsesim_callback_result);
+  FIELD(tsesim_callback_result, repeat);
+  FIELD(tsesim_callback_result, job);
+  FIELD(tsesim_callback_result, line);
+  FIELD(tsesim_callback_result, state);
+  END();
+
+  BEGIN(tsesim_listener_options);
+  FIELD(tsesim_listener_options, version);
+  FIELD(tsesim_listener_options, journal);
+  FIELD(tsesim_listener_options, address);
+  FIELD(tsesim_listener_options, port);
+  FIELD(tsesim_listener_options, path);
+  FIELD(tsesim_listener_options, username);
+  FIELD(tsesim_listener_options, password);
+  FIELD(tsesim_listener_options, tls_cert_file);
+  FIELD(tsesim_listener_options, tls_key_file);
+  FIELD(tsesim_listener_options, max_body_bytes);
+  FIELD(tsesim_listener_options, max_connections);
+  FIELD(tsesim_listener_options, per_ip_connections);
+  FIELD(tsesim_listener_options, timeout_s);
+  FIELD(tsesim_listener_options, memory_budget);
+  FIELD(tsesim_listener_options, on_callback);
+  FIELD(tsesim_listener_options, callback_payload);
+  FIELD(tsesim_listener_options, log_fn);
+  FIELD(tsesim_listener_options, log_payload);
+  FIELD(tsesim_listener_options, log_level);
+  END();
 
   return ferror(stdout) ? 1 : 0;
 }

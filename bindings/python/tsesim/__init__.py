@@ -50,3 +50,6 @@ __all__ = [
 # ---- jobs, journal, listener (pyjobs) ----
 from .journal import *  # noqa
 from .listener import *  # noqa
+from . import journal as _journal, listener as _listener
+
+__all__ += _journal.__all__ + _listener.__all__
