@@ -7,6 +7,7 @@
  * than its JSON body, and adding one costs no allocation most of the time.
  */
 #include <stdarg.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "tsesim_int.h"
@@ -191,14 +192,14 @@ void tsesim__request_truncate(tsesim_request *req, size_t n) {
 /* ---- many devices from one buffer (tsesim_request_add_devices) ----
  *
  * The batch is what a binding hands over in one call: 10,000 devices must
- * cost a few microseconds of C, so that Python's package is no slower than
- * Python's own json.dumps. One pass over the bytes splits each record and
- * checks its digits; lengths and check digits are then checked on the
- * digits just seen, still in cache. Nothing is allocated per device: the
- * device array and the pool are reserved once for the whole buffer. Only a
- * rejected record takes the slow path, which asks tsesim__id_check for its
- * reason, so that the message is exactly the one tsesim_request_add_device
- * gives. */
+ * cost well under a millisecond of C, so that Python's package is no slower
+ * than Python's own json.dumps. The line feeds are counted first (memchr),
+ * so that the device array and the pool are reserved once for the whole
+ * buffer and nothing is allocated per device; then one pass splits each
+ * record and finds its non-digits, and lengths and check digits are checked
+ * on the digits just seen, still in cache. Only a refused record takes the
+ * slow path, which asks tsesim__id_check for its reason, so that the
+ * message is exactly the one tsesim_request_add_device gives. */
 
 enum { BATCH_EID, BATCH_ICCID, BATCH_IMEI, BATCH_FIELDS };
 static const tsesim_id_kind batch_kinds[BATCH_FIELDS] = {TSESIM_ID_EID, TSESIM_ID_ICCID,
@@ -234,27 +235,30 @@ static int reserve(void **arr, size_t *cap, size_t need, size_t elem, size_t fir
 static int luhn_ok(const unsigned char *s, size_t n) {
   static const unsigned char doubled[10] = {0, 2, 4, 6, 8, 1, 3, 5, 7, 9};
   unsigned sum = 0;
-  size_t i;
-  for (i = 0; i < n; i++) {
-    unsigned d = (unsigned)(s[n - 1 - i] - '0');
-    sum += (i & 1) ? doubled[d] : d;
-  }
+  size_t i = n;
+  /* From the right, two digits a step: one as is, the next doubled. */
+  for (; i >= 2; i -= 2) sum += (unsigned)(s[i - 1] - '0') + doubled[s[i - 2] - '0'];
+  if (i) sum += (unsigned)(s[0] - '0');
   return sum % 10 == 0;
 }
 
 /* ISO 7064 MOD 97-10 over the 32 digits of an EID: its last two digits are
  * exactly the ones ids.c computes (98 - payload * 100 mod 97), not merely
  * the number mod 97 being 1 (which would also take 99 for 02 and 01 for
- * 98). The remainder is taken twice instead of 30 times: 16 digits on top
- * of a remainder below 97 fit in 64 bits. */
+ * 98). The 30-digit payload is read as three 10-digit numbers in three
+ * independent chains (the multiply-adds of one chain wait on each other),
+ * joined with 10^20 and 10^10 modulo 97 (73 and 49). */
 static int eid_ok(const unsigned char *s) {
-  unsigned long long r = 0;
+  unsigned long long a = 0, b = 0, c = 0;
+  unsigned r;
   int i;
-  for (i = 0; i < 15; i++) r = r * 10 + (unsigned)(s[i] - '0');
-  r %= 97;
-  for (; i < 30; i++) r = r * 10 + (unsigned)(s[i] - '0');
-  r %= 97;
-  return (unsigned)((s[30] - '0') * 10 + (s[31] - '0')) == 98 - (unsigned)(r * 100 % 97);
+  for (i = 0; i < 10; i++) {
+    a = a * 10 + (unsigned)(s[i] - '0');
+    b = b * 10 + (unsigned)(s[i + 10] - '0');
+    c = c * 10 + (unsigned)(s[i + 20] - '0');
+  }
+  r = (unsigned)((a % 97 * 73 + b % 97 * 49 + c % 97) % 97);
+  return (unsigned)((s[30] - '0') * 10 + (s[31] - '0')) == 98 - r * 100 % 97;
 }
 
 /* 1 when a digits-only field of kind k has its length and, when verify is
@@ -351,6 +355,17 @@ tsesim_code tsesim_request_add_devices(tsesim_request *req, const char *buf, siz
     /* Split the record, and find each field's first non-digit. */
     for (;;) {
       const unsigned char *s = p, *bad = NULL;
+      /* Eight bytes a step while all are digits: each byte's high nibble
+       * is 3, and adding 6 keeps it 3 (a carry out of a byte only comes
+       * from one whose high nibble was not 3). */
+      while (end - p >= 8) {
+        uint64_t x;
+        memcpy(&x, p, 8);
+        if ((x & 0xF0F0F0F0F0F0F0F0u) != 0x3030303030303030u ||
+            ((x + 0x0606060606060606u) & 0xF0F0F0F0F0F0F0F0u) != 0x3030303030303030u)
+          break;
+        p += 8;
+      }
       while (p < end && (unsigned)(*p - '0') < 10u) p++;
       if (p < end && *p != ',' && *p != '\n') {
         bad = p;

@@ -11,6 +11,7 @@
  * request whose devices and body did not change.
  */
 #include "tsesim_test.h"
+#include "tt_place.h"
 
 /* Right length and digits, wrong check digits. */
 #define BAD_EID "89049032123451234512345678904213"
@@ -316,6 +317,46 @@ START_TEST(test_batch_rejected) {
 }
 END_TEST
 
+/* Every case again with the buffer at the end of a page followed by a
+ * PROT_NONE page: reading one byte past len faults. The buffer is dropped
+ * before the body is compared, so the request must hold copies. */
+START_TEST(test_batch_guard_page) {
+  size_t n_acc = ARRAY_LEN(accept_cases), i;
+  char errbuf[TSESIM_ERRBUF_SIZE], *a, *b;
+  tsesim_request *req = make_req(2), *ref = make_req(2);
+  const char *buf;
+  size_t len;
+  placed pl;
+
+  if ((size_t)_i < n_acc) {
+    buf = accept_cases[_i].buf;
+    len = strlen(buf);
+    for (i = 0; i < accept_cases[_i].n; i++)
+      ck_assert_int_eq(add_one(ref, accept_cases[_i].want[i][0], accept_cases[_i].want[i][1],
+                               accept_cases[_i].want[i][2]),
+                       TSESIM_OK);
+  } else {
+    buf = reject_cases[_i - n_acc].buf;
+    len = reject_cases[_i - n_acc].len ? reject_cases[_i - n_acc].len : strlen(buf);
+  }
+  buf = body_put(&pl, PLACE_GUARD, buf, len);
+  if ((size_t)_i < n_acc) {
+    ck_assert_int_eq(batch(req, buf, len, errbuf), TSESIM_OK);
+  } else {
+    ck_assert_int_eq(batch(req, buf, len, errbuf), TSESIM_E_INVAL);
+    ck_assert_str_eq(errbuf, reject_cases[_i - n_acc].want);
+  }
+  body_drop(&pl);
+  a = json_of(req);
+  b = json_of(ref);
+  ck_assert_str_eq(a, b);
+  tsesim_free(a);
+  tsesim_free(b);
+  tsesim_request_free(req);
+  tsesim_request_free(ref);
+}
+END_TEST
+
 /* The same record refused one by one and in a batch: the same reason, the
  * batch's after its prefix; with check digits verified and not. */
 static const char *const same_cases[][3] = {
@@ -532,6 +573,8 @@ static Suite *suite(void) {
 
   tc = tcase_create("rejected");
   tcase_add_loop_test(tc, test_batch_rejected, 0, (int)ARRAY_LEN(reject_cases));
+  tcase_add_loop_test(tc, test_batch_guard_page, 0,
+                      (int)(ARRAY_LEN(accept_cases) + ARRAY_LEN(reject_cases)));
   tcase_add_loop_test(tc, test_batch_same_reason_as_add_device, 0, 2 * (int)ARRAY_LEN(same_cases));
   suite_add_tcase(s, tc);
 
