@@ -57,18 +57,7 @@ static char dir[64] = "bench-cli.XXXXXX";
 static const char *sim_prog, *tsesim_prog;
 static int seed = 1; /* each run its own devices: distinct EIDs across runs */
 
-static void cleanup(void) {
-  char cmd[128];
-  if (sim_pid > 0) {
-    kill(sim_pid, SIGTERM);
-    waitpid(sim_pid, NULL, 0);
-    sim_pid = 0;
-  }
-  if (dir[sizeof "bench-cli." - 1] != 'X') {
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) fprintf(stderr, "bench_cli: cannot remove %s\n", dir);
-  }
-}
+static void cleanup(void) { sim_cleanup(dir, "bench_cli"); }
 
 /* ---- the simulator's counters ---- */
 

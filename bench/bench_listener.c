@@ -61,18 +61,7 @@ static char dir[64] = "bench-listener.XXXXXX";
 static unsigned long next_seed = 1; /* each device its own: distinct EIDs */
 
 /* At any exit, die() included: no simulator left running, no journal left. */
-static void cleanup(void) {
-  char cmd[128];
-  if (sim_pid > 0) {
-    kill(sim_pid, SIGTERM);
-    waitpid(sim_pid, NULL, 0);
-    sim_pid = 0;
-  }
-  if (dir[sizeof "bench-listener." - 1] != 'X') {
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) fprintf(stderr, "bench_listener: cannot remove %s\n", dir);
-  }
-}
+static void cleanup(void) { sim_cleanup(dir, "bench_listener"); }
 
 static void path_in_dir(char *out, size_t cap, const char *name) {
   snprintf(out, cap, "%s/%s", dir, name);

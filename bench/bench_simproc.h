@@ -6,6 +6,7 @@
 #ifndef BENCH_SIMPROC_H
 #define BENCH_SIMPROC_H
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,23 @@ static inline void sim_start_workers(const char *prog, const char *dir, const ch
 }
 
 /* As sim_start_workers, with 8 deliveries at a time. */
+/* At exit: the simulator stopped, and the scratch directory dir (a mkdtemp
+ * template: left alone while it still ends in XXXXXX, not made yet) removed
+ * with all it holds. who names the bench in a message. */
+static inline void sim_cleanup(const char *dir, const char *who) {
+  char cmd[160];
+  size_t n = strlen(dir);
+  if (sim_pid > 0) {
+    kill(sim_pid, SIGTERM);
+    waitpid(sim_pid, NULL, 0);
+    sim_pid = 0;
+  }
+  if (n >= 6 && strcmp(dir + n - 6, "XXXXXX") != 0) {
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "%s: cannot remove %s\n", who, dir);
+  }
+}
+
 /* A libcurl write function that appends an answer to a 4096-byte,
  * NUL-terminated buffer (the simulator's /_sim/stats), cutting the rest. */
 static inline size_t sim_stats_write(char *p, size_t size, size_t n, void *u) {

@@ -4,6 +4,7 @@
  */
 #include <string.h>
 
+#include "check_digits.h"
 #include "tsesim_int.h"
 
 static const char *const kind_names[] = {NULL, "eid", "iccid", "imei", "mdn"};
@@ -18,32 +19,6 @@ tsesim_id_kind tsesim__id_kind_parse(const char *name) {
   for (k = TSESIM_ID_EID; k <= TSESIM_ID_MDN; k++)
     if (tsesim__ascii_ieq(name, kind_names[k])) return (tsesim_id_kind)k;
   return TSESIM_ID_UNKNOWN;
-}
-
-/* The Luhn check digit for the n digits at s. */
-static int luhn_digit(const char *s, size_t n) {
-  unsigned sum = 0;
-  size_t i;
-  int dbl = 1; /* the rightmost payload digit is doubled */
-  for (i = n; i-- > 0;) {
-    unsigned d = (unsigned)(s[i] - '0');
-    if (dbl) {
-      d *= 2;
-      if (d > 9) d -= 9;
-    }
-    sum += d;
-    dbl = !dbl;
-  }
-  return (int)((10 - sum % 10) % 10);
-}
-
-/* The two ISO 7064 MOD 97-10 check digits for the n digits at s. */
-static int mod97_digits(const char *s, size_t n) {
-  unsigned r = 0;
-  size_t i;
-  for (i = 0; i < n; i++) r = (r * 10 + (unsigned)(s[i] - '0')) % 97;
-  r = (r * 100) % 97;
-  return (int)(98 - r);
 }
 
 tsesim_code tsesim__id_check(tsesim_id_kind kind, const char *id, int verify_checksums,
@@ -99,7 +74,7 @@ tsesim_code tsesim__id_check(tsesim_id_kind kind, const char *id, int verify_che
   }
   if (!verify_checksums) return TSESIM_OK;
   if (kind == TSESIM_ID_EID) {
-    int want = mod97_digits(id, len - 2);
+    int want = tsesim__mod97_digits(id, len - 2);
     int got = (id[len - 2] - '0') * 10 + (id[len - 1] - '0');
     if (got != want) {
       tsesim__errbuf_set(errbuf, "%s: check digits %02d do not match (expected %02d)", name, got,
@@ -107,7 +82,7 @@ tsesim_code tsesim__id_check(tsesim_id_kind kind, const char *id, int verify_che
       return TSESIM_E_INVAL;
     }
   } else if (kind == TSESIM_ID_ICCID || kind == TSESIM_ID_IMEI) {
-    int want = luhn_digit(id, len - 1);
+    int want = tsesim__luhn_digit(id, len - 1);
     int got = id[len - 1] - '0';
     if (got != want) {
       tsesim__errbuf_set(errbuf, "%s: check digit %d does not match (expected %d)", name, got,

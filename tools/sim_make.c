@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_digits.h"
 #include "sim.h"
 #include "tsesim.h"
 
@@ -62,27 +63,9 @@ static void digits(rng *r, char *out, size_t n) {
   for (size_t i = 0; i < n; i++) out[i] = (char)('0' + digit(r));
 }
 
-/* The Luhn check digit of s[0..n). */
-static char luhn(const char *s, size_t n) {
-  unsigned sum = 0;
-  int dbl = 1;
-  for (size_t i = n; i-- > 0;) {
-    unsigned d = (unsigned)(s[i] - '0');
-    if (dbl) {
-      d *= 2;
-      if (d > 9) d -= 9;
-    }
-    sum += d;
-    dbl = !dbl;
-  }
-  return (char)('0' + (10 - sum % 10) % 10);
-}
-
 /* The two MOD 97-10 check digits of a 30-digit EID body, at s[30..32). */
 static void eid_check(char *s) {
-  unsigned r = 0;
-  for (int i = 0; i < 30; i++) r = (r * 10 + (unsigned)(s[i] - '0')) % 97;
-  int c = 98 - (int)((r * 100) % 97);
+  int c = tsesim__mod97_digits(s, 30);
   s[30] = (char)('0' + c / 10);
   s[31] = (char)('0' + c % 10);
 }
@@ -99,7 +82,7 @@ static void imei_make(rng *r, char imei[16], const char *want) {
   digits(r, imei + 2, 12);
   if (want) imei[13] = want[0];
   for (int k = 0; k < 10; k++) {
-    imei[14] = luhn(imei, 14);
+    imei[14] = (char)('0' + tsesim__luhn_digit(imei, 14));
     imei[15] = '\0';
     int special = !strcmp(imei + 13, "13") || !strcmp(imei + 13, "77");
     if (want ? imei[14] == want[1] : !special) return;
@@ -119,7 +102,7 @@ static void dev_make(uint64_t seed, unsigned long index, int role, dev *d) {
   d->eid[32] = '\0';
   memcpy(d->iccid, "8901", 4);
   digits(&r, d->iccid + 4, 15);
-  d->iccid[19] = luhn(d->iccid, 19);
+  d->iccid[19] = (char)('0' + tsesim__luhn_digit(d->iccid, 19));
   d->iccid[20] = '\0';
   imei_make(&r, d->imei, role == ROLE_FAIL ? "13" : role == ROLE_WARN ? "77" : NULL);
 }

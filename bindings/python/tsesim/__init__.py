@@ -7,39 +7,17 @@ system's search path). Every error is a tsesim.Error; see tsesim.errors.
 
 from ._version import __version__
 from ._native import library_version
-from .errors import (
-    Error,
-    InvalidInput,
-    LimitError,
-    ParseError,
-    TransportError,
-    AuthError,
-    ApiError,
-    UnknownOutcomeError,
-    NoMemory,
-    JournalError,
-    Cancelled,
-)
+from .errors import *  # noqa: F401,F403 (every error class: errors.__all__)
+from .errors import __all__ as _errors_all
 from .ids import validate_id
 from .request import Request
 from .client import Client
 from .callback import Callback, Profile, parse_callback
 
-__all__ = [
+__all__ = _errors_all + [
     "__version__",
     "library_version",
     "validate_id",
-    "Error",
-    "InvalidInput",
-    "LimitError",
-    "ParseError",
-    "TransportError",
-    "AuthError",
-    "ApiError",
-    "UnknownOutcomeError",
-    "NoMemory",
-    "JournalError",
-    "Cancelled",
     "Request",
     "Client",
     "Callback",
